@@ -1,0 +1,50 @@
+// Package bustest starts a real in-process JetStream server for tests, on a
+// random port with its store in the test's temporary directory, provisioned
+// from streams.yaml.
+package bustest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/balcony-dev/balcony"
+	"github.com/balcony-dev/balcony/pkg/bus"
+)
+
+// Start starts an embedded server, provisions it and returns a connection to
+// it. Both are closed when the test ends.
+func Start(t testing.TB) *bus.Conn {
+	t.Helper()
+	ctx := context.Background()
+	c, err := bus.Connect(ctx, bus.Options{
+		Name:     t.Name(),
+		Embedded: bus.EmbeddedOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0"},
+		Log:      zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatalf("start bus: %v", err)
+	}
+	t.Cleanup(c.Close)
+	decl, err := bus.ParseDeclaration(balcony.StreamsYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Provision(ctx, c.JS, decl); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	return c
+}
+
+// Client opens another connection to the server behind c, as a separate
+// process would. It is closed when the test ends.
+func Client(t testing.TB, c *bus.Conn) *bus.Conn {
+	t.Helper()
+	cl, err := bus.Connect(context.Background(), bus.Options{URL: c.URL(), Name: t.Name() + "-client", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatalf("connect client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}

@@ -1,0 +1,124 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"gopkg.in/yaml.v3"
+)
+
+// Declaration is the content of streams.yaml.
+type Declaration struct {
+	Streams []StreamDecl `yaml:"streams"`
+	KV      []KVDecl     `yaml:"kv"`
+}
+
+// StreamDecl declares one stream. Every stream uses limits retention and
+// file storage.
+type StreamDecl struct {
+	Name              string        `yaml:"name"`
+	Description       string        `yaml:"description"`
+	Subjects          []string      `yaml:"subjects"`
+	MaxAge            time.Duration `yaml:"max_age"`
+	MaxBytes          int64         `yaml:"max_bytes"`
+	MaxMsgsPerSubject int64         `yaml:"max_msgs_per_subject"`
+	DuplicateWindow   time.Duration `yaml:"duplicate_window"`
+	AllowDirect       bool          `yaml:"allow_direct"`
+	Replicas          int           `yaml:"replicas"`
+}
+
+// KVDecl declares one key-value bucket.
+type KVDecl struct {
+	Bucket       string        `yaml:"bucket"`
+	Description  string        `yaml:"description"`
+	History      uint8         `yaml:"history"`
+	TTL          time.Duration `yaml:"ttl"`
+	MaxValueSize int32         `yaml:"max_value_size"`
+	Replicas     int           `yaml:"replicas"`
+}
+
+// ParseDeclaration reads streams.yaml and checks it: names present and
+// unique, subjects given.
+func ParseDeclaration(data []byte) (*Declaration, error) {
+	var d Declaration
+	if err := yaml.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("streams.yaml: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, s := range d.Streams {
+		if s.Name == "" || len(s.Subjects) == 0 {
+			return nil, fmt.Errorf("streams.yaml: stream %q needs a name and subjects", s.Name)
+		}
+		if seen["stream:"+s.Name] {
+			return nil, fmt.Errorf("streams.yaml: stream %q declared twice", s.Name)
+		}
+		seen["stream:"+s.Name] = true
+	}
+	for _, b := range d.KV {
+		if b.Bucket == "" {
+			return nil, errors.New("streams.yaml: a kv bucket needs a name")
+		}
+		if seen["kv:"+b.Bucket] {
+			return nil, fmt.Errorf("streams.yaml: kv bucket %q declared twice", b.Bucket)
+		}
+		seen["kv:"+b.Bucket] = true
+	}
+	return &d, nil
+}
+
+// StreamConfig is the JetStream configuration of the declared stream.
+func (s StreamDecl) StreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              s.Name,
+		Description:       s.Description,
+		Subjects:          s.Subjects,
+		Retention:         jetstream.LimitsPolicy,
+		Storage:           jetstream.FileStorage,
+		MaxAge:            s.MaxAge,
+		MaxBytes:          orUnlimited(s.MaxBytes),
+		MaxMsgs:           -1,
+		MaxMsgsPerSubject: orUnlimited(s.MaxMsgsPerSubject),
+		Duplicates:        s.DuplicateWindow,
+		AllowDirect:       s.AllowDirect,
+		Replicas:          max(s.Replicas, 1),
+	}
+}
+
+// KeyValueConfig is the JetStream configuration of the declared bucket.
+func (b KVDecl) KeyValueConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:       b.Bucket,
+		Description:  b.Description,
+		History:      max(b.History, 1),
+		TTL:          b.TTL,
+		MaxValueSize: b.MaxValueSize,
+		Storage:      jetstream.FileStorage,
+		Replicas:     max(b.Replicas, 1),
+	}
+}
+
+func orUnlimited(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// Provision creates or updates every stream and bucket of d. It is
+// idempotent: running it again, from any number of daemons, changes nothing.
+func Provision(ctx context.Context, js jetstream.JetStream, d *Declaration) error {
+	for _, s := range d.Streams {
+		if _, err := js.CreateOrUpdateStream(ctx, s.StreamConfig()); err != nil {
+			return fmt.Errorf("provision stream %s: %w", s.Name, err)
+		}
+	}
+	for _, b := range d.KV {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, b.KeyValueConfig()); err != nil {
+			return fmt.Errorf("provision kv bucket %s: %w", b.Bucket, err)
+		}
+	}
+	return nil
+}

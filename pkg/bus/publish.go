@@ -1,0 +1,71 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/balcony-dev/balcony/pkg/protocol"
+)
+
+// Publish encodes v as msgpack and publishes it to JetStream with msgID as
+// Nats-Msg-Id, so a retry or redelivery is dropped by the server's
+// duplicate window instead of counted twice.
+func (c *Conn) Publish(ctx context.Context, subject, msgID string, v any) (*jetstream.PubAck, error) {
+	data, err := Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set("Content-Type", ContentTypeMsgpack)
+	ack, err := c.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return nil, fmt.Errorf("publish %s: %w", subject, err)
+	}
+	return ack, nil
+}
+
+// Announce publishes ev as JSON on balcony.event.<ev.Type>. The Time is
+// filled in when zero. msgID makes the announcement idempotent: a restart
+// that announces the same thing again is dropped by the server.
+func (c *Conn) Announce(ctx context.Context, msgID string, ev protocol.Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", ev.Type, err)
+	}
+	msg := nats.NewMsg(EventPrefix + ev.Type)
+	msg.Data = data
+	msg.Header.Set("Content-Type", "application/json")
+	opts := []jetstream.PublishOpt{}
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	if _, err := c.JS.PublishMsg(ctx, msg, opts...); err != nil {
+		return fmt.Errorf("announce %s: %w", ev.Type, err)
+	}
+	return nil
+}
+
+// Reject logs a malformed message with its reason and announces it on
+// balcony.event.rejected, so that a bad publisher is visible on the bus.
+// The caller then terminates the message (it is never redelivered).
+func (c *Conn) Reject(ctx context.Context, service, subject string, reason error) {
+	c.log.Warn().Str("service", service).Str("subject", subject).Err(reason).Msg("rejected a malformed message")
+	ev := protocol.Event{
+		Type:    "rejected",
+		Service: service,
+		Text:    fmt.Sprintf("%s rejected a message on %s: %v", service, subject, reason),
+		Data:    map[string]any{"subject": subject, "reason": reason.Error()},
+	}
+	if err := c.Announce(ctx, "", ev); err != nil {
+		c.log.Warn().Err(err).Msg("could not announce a rejected message")
+	}
+}

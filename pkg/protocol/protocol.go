@@ -1,0 +1,126 @@
+// Package protocol defines the messages balcony's services exchange on the
+// bus. COMMITS, RUNS and REPORTS carry these types encoded as msgpack with a
+// schema version; EVENTS carry Event as JSON. Changing a field's meaning
+// means raising SchemaVersion.
+package protocol
+
+import (
+	"time"
+
+	"github.com/balcony-dev/balcony/pkg/report"
+)
+
+// SchemaVersion is the version of the msgpack payloads written by this code.
+// Readers reject payloads with another version, with a reason.
+const SchemaVersion = 1
+
+// Run kinds.
+const (
+	KindNoop  = "noop"
+	KindApply = "apply"
+)
+
+// Commit is one commit of a push.
+type Commit struct {
+	SHA         string    `msgpack:"sha" json:"sha"`
+	Parents     []string  `msgpack:"parents" json:"parents"`
+	Author      string    `msgpack:"author" json:"author"`
+	AuthorEmail string    `msgpack:"author_email" json:"author_email"`
+	Time        time.Time `msgpack:"time" json:"time"`
+	Subject     string    `msgpack:"subject" json:"subject"`
+	// Message is the whole commit message; trailers such as
+	// Co-authored-by are read from it.
+	Message string `msgpack:"message" json:"message"`
+}
+
+// CommitEvent is one updated branch of one push, published on
+// balcony.commit.<repo>.
+type CommitEvent struct {
+	Schema int    `msgpack:"schema" json:"schema"`
+	Repo   string `msgpack:"repo" json:"repo"`
+	Ref    string `msgpack:"ref" json:"ref"`
+	Branch string `msgpack:"branch" json:"branch"`
+	// Old is the branch's previous tip, empty for a new branch.
+	Old string `msgpack:"old" json:"old"`
+	New string `msgpack:"new" json:"new"`
+	// Commits are the commits reachable from New and not from Old (nor
+	// from the branch's last published tip), parents before children.
+	Commits []Commit  `msgpack:"commits" json:"commits"`
+	Source  string    `msgpack:"source" json:"source"` // hook, webhook, watch
+	Time    time.Time `msgpack:"time" json:"time"`
+}
+
+// RunRequest asks one host to run Puppet at one revision, published on
+// balcony.run.<kind>.<host> with Nats-Msg-Id set to ID.
+type RunRequest struct {
+	Schema   int       `msgpack:"schema" json:"schema"`
+	ID       string    `msgpack:"id" json:"id"`
+	Kind     string    `msgpack:"kind" json:"kind"`
+	Host     string    `msgpack:"host" json:"host"`
+	Revision string    `msgpack:"revision" json:"revision"`
+	Deadline time.Time `msgpack:"deadline" json:"deadline"`
+	// RequestedBy names the service that asked (nooper, applier).
+	RequestedBy string    `msgpack:"requested_by" json:"requested_by"`
+	Time        time.Time `msgpack:"time" json:"time"`
+}
+
+// Expired tells whether the run's deadline has passed at now.
+func (r RunRequest) Expired(now time.Time) bool {
+	return !r.Deadline.IsZero() && now.After(r.Deadline)
+}
+
+// Run outcomes.
+const (
+	// OutcomeDone: Puppet ran and produced a report (which may still show
+	// failed resources).
+	OutcomeDone = "done"
+	// OutcomeFailed: the run could not produce a Puppet report: a compile
+	// error, a timeout, an unknown revision. Report.Errors says why.
+	OutcomeFailed = "failed"
+	// OutcomeExpired: the run arrived after its deadline and was not run.
+	OutcomeExpired = "expired"
+)
+
+// RunResult is a host's answer to a RunRequest, published on
+// balcony.report.<kind>.<host> with Nats-Msg-Id set to the run ID.
+type RunResult struct {
+	Schema   int    `msgpack:"schema" json:"schema"`
+	RunID    string `msgpack:"run_id" json:"run_id"`
+	Kind     string `msgpack:"kind" json:"kind"`
+	Host     string `msgpack:"host" json:"host"`
+	Revision string `msgpack:"revision" json:"revision"`
+	Outcome  string `msgpack:"outcome" json:"outcome"`
+	// Report is the normalized report; for a failed outcome it is a report
+	// with Failed set and the error text in Errors.
+	Report     *report.Report `msgpack:"report" json:"report"`
+	StartedAt  time.Time      `msgpack:"started_at" json:"started_at"`
+	FinishedAt time.Time      `msgpack:"finished_at" json:"finished_at"`
+}
+
+// HostInfo is a host's record in the hosts bucket, refreshed by its agent's
+// heartbeat.
+type HostInfo struct {
+	Schema  int       `msgpack:"schema" json:"schema"`
+	Host    string    `msgpack:"host" json:"host"`
+	Version string    `msgpack:"version" json:"version"`
+	Started time.Time `msgpack:"started" json:"started"`
+	Seen    time.Time `msgpack:"seen" json:"seen"`
+	// LastApplied is the revision of the last successful apply, if known.
+	LastApplied string `msgpack:"last_applied" json:"last_applied,omitempty"`
+	// Busy is the run ID in progress, if any.
+	Busy string `msgpack:"busy" json:"busy,omitempty"`
+}
+
+// Event is a human-readable announcement on balcony.event.>, encoded as
+// JSON. Text is one line meant for chat; the other fields are for tools.
+type Event struct {
+	Type    string    `json:"type"`
+	Text    string    `json:"text"`
+	Time    time.Time `json:"time"`
+	Repo    string    `json:"repo,omitempty"`
+	Commit  string    `json:"commit,omitempty"`
+	Host    string    `json:"host,omitempty"`
+	Service string    `json:"service,omitempty"`
+	// Data carries the event's details: counts, group ids, reasons.
+	Data map[string]any `json:"data,omitempty"`
+}
