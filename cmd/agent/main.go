@@ -1,0 +1,165 @@
+// Command agent is balcony's per-host daemon: it receives the noops (and,
+// later, applies) asked of its host over NATS, runs real Puppet on a clean
+// checkout of the requested revision and publishes the parsed report.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/balcony-dev/balcony/pkg/agent"
+	"github.com/balcony-dev/balcony/pkg/daemon"
+	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/puppet"
+)
+
+var version = "dev"
+
+type options struct {
+	bus        daemon.BusFlags
+	log        daemon.LogFlags
+	host       string
+	stateDir   string
+	repo       string
+	keep       int
+	puppet     puppet.Options
+	facts      []string
+	root       string
+	heartbeat  time.Duration
+	fetchEvery time.Duration
+}
+
+func main() {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "agent --repo URL [flags]",
+		Short: "Run Puppet noops for balcony on this host",
+		Long: `agent runs on every node. It subscribes to balcony.run.*.<host>, catches up
+on runs it missed from the RUNS stream after a start or a reconnect, and runs
+them one at a time: it checks the requested revision out of its mirror of the
+code repository into a clean directory, runs 'puppet apply --noop' there
+(never through a shell, with its own vardir, no report submitted, storeconfigs
+off, a timeout) and publishes the parsed report on balcony.report.noop.<host>.
+
+A compile error, a timeout or an unknown revision is a failed report, never a
+crash. Its host record in the 'hosts' bucket is refreshed every heartbeat.
+
+Several agents can run on one machine (tests, the demo) with their own --host,
+--state-dir and --root (which sets the balcony_root fact and removes that
+directory from reported paths, so identical changes group across them).
+--fact name=value sets any other fact as FACTER_name.`,
+		Example: `  agent --nats-url nats://bus:4222 --repo https://git.example.com/puppet.git
+  agent --nats-url nats://127.0.0.1:4222 --host fozzie.example.com \
+        --state-dir /tmp/fozzie --repo /srv/git/puppet.git --root /tmp/fozzie/root`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := daemon.SignalContext()
+			defer stop()
+			return run(ctx, o)
+		},
+	}
+	fs := cmd.Flags()
+	o.bus.Register(fs, "/var/lib/balcony/agent/nats")
+	o.log.Register(fs)
+	fs.StringVar(&o.host, "host", "", "this host's name (default: its FQDN)")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/agent", "where the agent keeps its cursor, code mirror and checkouts")
+	fs.StringVar(&o.repo, "repo", "", "the Puppet code repository to mirror (URL or path); required")
+	fs.IntVar(&o.keep, "keep-checkouts", 5, "how many revision checkouts to keep")
+	fs.StringVar(&o.puppet.Binary, "puppet", "puppet", "the puppet executable")
+	fs.StringArrayVar(&o.puppet.Args, "puppet-arg", nil, "extra argument for puppet apply (repeatable)")
+	fs.StringArrayVar(&o.facts, "fact", nil, "name=value: a fact given to Puppet as FACTER_name (repeatable)")
+	fs.StringVar(&o.root, "root", "", "simulate a host rooted at this directory: sets the balcony_root fact and removes the directory from reported paths")
+	fs.DurationVar(&o.puppet.Timeout, "timeout", 10*time.Minute, "longest a Puppet run may take")
+	fs.BoolVar(&o.puppet.Nice, "nice", true, "run Puppet under nice -n 10")
+	fs.StringVar(&o.puppet.ModulePath, "modulepath", "modules", "module path inside the checkout")
+	fs.StringVar(&o.puppet.Manifest, "manifest", "manifests", "manifest file or directory inside the checkout")
+	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "how often the host record is refreshed")
+	fs.DurationVar(&o.fetchEvery, "poll", time.Minute, "how often to check for runs without a live message (safety net)")
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	log, err := o.log.Logger(os.Stderr, "agent")
+	if err != nil {
+		return err
+	}
+	if o.repo == "" {
+		return fmt.Errorf("--repo is required: the Puppet code repository to mirror")
+	}
+	if o.host == "" {
+		if o.host, err = fqdn(); err != nil {
+			return err
+		}
+	}
+	for _, f := range o.facts {
+		name, value, ok := strings.Cut(f, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("--fact %q: want name=value", f)
+		}
+		o.puppet.Env = append(o.puppet.Env, "FACTER_"+name+"="+value)
+	}
+	if o.root != "" {
+		if o.root, err = filepath.Abs(o.root); err != nil {
+			return err
+		}
+		o.puppet.Env = append(o.puppet.Env, "FACTER_balcony_root="+o.root)
+	}
+	o.puppet.Certname = o.host
+	o.puppet.ScratchDir = filepath.Join(o.stateDir, "scratch")
+	runner, err := puppet.NewRunner(o.puppet)
+	if err != nil {
+		return err
+	}
+	mirror, err := gitrepo.Mirror(ctx, o.repo, filepath.Join(o.stateDir, "code.git"))
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", o.repo, err)
+	}
+	conn, err := o.bus.Connect(ctx, "balcony-agent-"+o.host, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	exec := &agent.PuppetExecutor{
+		Host:      o.host,
+		Checkouts: gitrepo.NewCheckoutCache(mirror, filepath.Join(o.stateDir, "checkouts"), o.keep),
+		Puppet:    runner,
+		Fetch:     mirror.Fetch,
+		Root:      o.root,
+	}
+	a, err := agent.New(ctx, conn, agent.Options{
+		Host: o.host, StateDir: o.stateDir, Executor: exec, Prefetcher: mirror,
+		Heartbeat: o.heartbeat, Poll: o.fetchEvery, Version: version, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("agent failed")
+		return err
+	}
+	return nil
+}
+
+// fqdn is the host's fully qualified name, lower-cased, as Puppet's
+// certname would be.
+func fqdn() (string, error) {
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("host name: %w (set --host)", err)
+	}
+	if !strings.Contains(h, ".") {
+		if cname, err := net.LookupCNAME(h); err == nil && strings.Contains(strings.TrimSuffix(cname, "."), ".") {
+			h = strings.TrimSuffix(cname, ".")
+		}
+	}
+	return strings.ToLower(h), nil
+}

@@ -1,0 +1,27 @@
+// Command applier is a placeholder for balcony's applier; see --help.
+package main
+
+import (
+	"errors"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	cmd := &cobra.Command{
+		Use:   "applier",
+		Short: "Apply the newest fully approved commit, set by set (not built yet)",
+		Long: `applier applies the newest commit whose whole range since the last apply is
+approved, set by set (canaries, then all), halting when a set fails past its
+threshold; its progress lives in the rollout bucket so that it resumes. It is
+not built yet: see docs/.`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return errors.New("applier is not built yet; see --help")
+		},
+	}
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}

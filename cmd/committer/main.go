@@ -1,0 +1,208 @@
+// Command committer turns pushes to the Puppet code repository into commit
+// events on the bus: from a git post-receive hook, or by watching a
+// repository.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/balcony-dev/balcony/pkg/committer"
+	"github.com/balcony-dev/balcony/pkg/daemon"
+	"github.com/balcony-dev/balcony/pkg/gitrepo"
+)
+
+type options struct {
+	bus      daemon.BusFlags
+	log      daemon.LogFlags
+	repoName string
+	branches []string
+}
+
+func main() {
+	var o options
+	root := &cobra.Command{
+		Use:   "committer",
+		Short: "Publish the commits pushed to the Puppet repository as balcony commit events",
+		Long: `committer publishes one event per updated branch on balcony.commit.<repo>,
+listing the commits the branch gained in topological order (parents first).
+Only the configured branches are published; a deleted branch or a ref that is
+not a branch is logged and skipped.
+
+What was published is remembered as refs/balcony/published/<branch> inside the
+repository, so a push made while the bus is down is published by the next push
+or by 'committer watch'.`,
+		SilenceUsage: true,
+	}
+	pf := root.PersistentFlags()
+	o.bus.Register(pf, "/var/lib/balcony/committer/nats")
+	o.log.Register(pf)
+	pf.StringVar(&o.repoName, "repo-name", "puppet", "the repository's name on the bus (balcony.commit.<name>)")
+	pf.StringArrayVar(&o.branches, "branch", []string{"main"}, "a branch to publish (repeatable)")
+	root.AddCommand(hookCmd(&o), installHookCmd(&o), watchCmd(&o))
+	if err := root.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func hookCmd(o *options) *cobra.Command {
+	var gitDir string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "hook",
+		Short: "Read post-receive lines (old new ref) from stdin and publish them",
+		Long: `hook is what the installed post-receive hook runs. It never holds a push up
+for long: when the bus cannot be reached within --timeout it says so and
+exits 0, and the next push or 'committer watch' publishes what is missing.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := daemon.SignalContext()
+			defer stop()
+			log, err := o.log.Logger(os.Stderr, "committer")
+			if err != nil {
+				return err
+			}
+			updates, parseErr := committer.ParsePostReceive(os.Stdin)
+			if parseErr != nil {
+				log.Warn().Err(parseErr).Msg("some post-receive lines were not understood")
+			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			o.bus.Provision = false
+			conn, err := o.bus.ConnectRetrying(ctx, "balcony-committer-hook", log)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "balcony: could not reach the bus (%v); the push is kept and will be published by the next push or 'committer watch'\n", err)
+				return nil
+			}
+			defer conn.Close()
+			c, err := committer.New(committer.Options{
+				RepoName: o.repoName, RepoPath: gitDir, Branches: o.branches,
+				Source: committer.SourceHook, Log: log,
+			}, committer.BusPublisher{Conn: conn})
+			if err != nil {
+				return err
+			}
+			n, err := c.HandleUpdates(ctx, updates)
+			var perr *committer.PublishError
+			if errors.As(err, &perr) {
+				fmt.Fprintf(os.Stderr, "balcony: could not reach the bus (%v); %s will be published by the next push or 'committer watch'\n", perr.Err, strings.Join(perr.Branches, ", "))
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "balcony: published %d commit event(s)\n", n)
+			return nil
+		},
+	}
+	env := os.Getenv("GIT_DIR")
+	if env == "" {
+		env = "."
+	}
+	cmd.Flags().StringVar(&gitDir, "git-dir", env, "the repository (default: $GIT_DIR, as git sets it for hooks)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "longest the hook waits for the bus")
+	return cmd
+}
+
+func installHookCmd(o *options) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "install-hook <bare-repo>",
+		Short: "Install the post-receive hook that runs 'committer hook' into a bare repository",
+		Long: `install-hook writes <bare-repo>/hooks/post-receive calling this committer
+binary with --nats-url, --repo-name and --branch as given here. It refuses a
+directory that is not a bare repository, and a hook it did not write unless
+--force.`,
+		Example: "  committer install-hook --nats-url nats://127.0.0.1:4222 --branch main /srv/git/puppet.git",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.bus.URL == "" {
+				return errors.New("--nats-url is required: the hook connects to a running bus")
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			hookArgs := []string{"--nats-url", o.bus.URL, "--repo-name", o.repoName}
+			if o.bus.Creds != "" {
+				hookArgs = append(hookArgs, "--nats-creds", o.bus.Creds)
+			}
+			for _, b := range o.branches {
+				hookArgs = append(hookArgs, "--branch", b)
+			}
+			repo, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			if err := committer.InstallHook(repo, committer.HookConfig{CommitterPath: exe, Args: hookArgs, Force: force}); err != nil {
+				return err
+			}
+			fmt.Printf("installed %s\n", filepath.Join(repo, "hooks", "post-receive"))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "replace a post-receive hook balcony did not write")
+	return cmd
+}
+
+func watchCmd(o *options) *cobra.Command {
+	var repo, stateDir string
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch --repo URL",
+		Short: "Poll a repository and publish the commits of configured branches",
+		Long: `watch polls a repository with go-git: a remote URL is mirrored into
+--state-dir and fetched every --interval; a local path is read in place (for
+instance the bare repository the hook is installed in, to publish pushes made
+while the bus was down).`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := daemon.SignalContext()
+			defer stop()
+			log, err := o.log.Logger(os.Stderr, "committer")
+			if err != nil {
+				return err
+			}
+			r, fetch, err := openWatched(ctx, repo, stateDir)
+			if err != nil {
+				return err
+			}
+			conn, err := o.bus.Connect(ctx, "balcony-committer-watch", log)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			c, err := committer.New(committer.Options{
+				RepoName: o.repoName, RepoPath: r.Path(), Branches: o.branches,
+				Source: committer.SourceWatch, Log: log,
+			}, committer.BusPublisher{Conn: conn})
+			if err != nil {
+				return err
+			}
+			return committer.Watch(ctx, c, r, interval, fetch)
+		},
+	}
+	cmd.Flags().StringVar(&repo, "repo", "", "repository URL or local path; required")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "/var/lib/balcony/committer", "where a remote repository is mirrored")
+	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often to poll")
+	return cmd
+}
+
+// openWatched opens a local repository in place, or mirrors a remote one.
+// fetch tells whether it must be fetched before each poll.
+func openWatched(ctx context.Context, repo, stateDir string) (*gitrepo.Repo, bool, error) {
+	if repo == "" {
+		return nil, false, errors.New("--repo is required")
+	}
+	if st, err := os.Stat(repo); err == nil && st.IsDir() {
+		r, err := gitrepo.Open(repo)
+		return r, false, err
+	}
+	r, err := gitrepo.Mirror(ctx, repo, filepath.Join(stateDir, "mirror.git"))
+	return r, true, err
+}

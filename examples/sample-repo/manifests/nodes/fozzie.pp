@@ -1,0 +1,3 @@
+node 'fozzie.example.com' {
+  include base
+}

@@ -1,0 +1,3 @@
+# The message of the day, assembled from motd::line fragments.
+class motd {
+}

@@ -1,0 +1,232 @@
+// Package agent is balcony's per-host daemon. It receives the runs asked of
+// its host through a plain subscription to its own subject and catches up
+// on missed ones by direct get from the RUNS stream (no consumer per host),
+// runs them one at a time, and publishes each result to REPORTS.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+)
+
+// Executor performs one run. It never fails: a run that cannot happen is a
+// result with a failed outcome and the reason in its report.
+type Executor interface {
+	Execute(ctx context.Context, req protocol.RunRequest) *protocol.RunResult
+}
+
+// Prefetcher updates the local copy of the code when commits are pushed.
+type Prefetcher interface {
+	Fetch(ctx context.Context) error
+}
+
+// Options configures an Agent. Host, StateDir and Executor are required.
+type Options struct {
+	// Host is the host's identity, a lower-case FQDN.
+	Host string
+	// StateDir keeps the agent's cursor in RUNS and its lock.
+	StateDir string
+	Executor Executor
+	// Prefetcher, when set, is called on every commit event.
+	Prefetcher Prefetcher
+	// Heartbeat is how often the host record is refreshed; default 15s.
+	Heartbeat time.Duration
+	// Poll is how often the agent checks RUNS even without a live
+	// message, as a safety net; default 1 minute.
+	Poll    time.Duration
+	Version string
+	Log     zerolog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Agent is the per-host daemon. Create it with New and start it with Run.
+type Agent struct {
+	opts    Options
+	conn    *bus.Conn
+	runs    jetstream.Stream
+	hosts   jetstream.KeyValue
+	cursor  *cursorFile
+	wake    chan struct{}
+	fetch   chan struct{}
+	log     zerolog.Logger
+	started time.Time
+
+	mu   sync.Mutex
+	busy string // the run in progress
+}
+
+func (a *Agent) busyRun() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.busy
+}
+
+func (a *Agent) setBusy(id string) {
+	a.mu.Lock()
+	a.busy = id
+	a.mu.Unlock()
+}
+
+// New checks the options and opens the agent's state. The connection must
+// stay open while the Agent runs.
+func New(ctx context.Context, conn *bus.Conn, o Options) (*Agent, error) {
+	if err := bus.ValidHost(o.Host); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if o.StateDir == "" || o.Executor == nil {
+		return nil, errors.New("agent: a state directory and an executor are required")
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.Poll == 0 {
+		o.Poll = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("agent state: %w", err)
+	}
+	cursor, err := openCursor(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := conn.JS.Stream(ctx, "RUNS")
+	if err != nil {
+		cursor.Close()
+		return nil, fmt.Errorf("agent: RUNS stream: %w", err)
+	}
+	hosts, err := conn.JS.KeyValue(ctx, "hosts")
+	if err != nil {
+		cursor.Close()
+		return nil, fmt.Errorf("agent: hosts bucket: %w", err)
+	}
+	return &Agent{
+		opts:   o,
+		conn:   conn,
+		runs:   runs,
+		hosts:  hosts,
+		cursor: cursor,
+		wake:   make(chan struct{}, 1),
+		fetch:  make(chan struct{}, 1),
+		log:    o.Log.With().Str("component", "agent").Str("host", o.Host).Logger(),
+	}, nil
+}
+
+// Run registers the host, then receives and executes runs until ctx is
+// cancelled. A run in progress when ctx is cancelled is finished first
+// unless it takes past the executor's own timeout. Run closes the agent's
+// state when it returns.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.cursor.Close()
+	a.started = a.opts.Now()
+	subject, err := bus.HostRunsSubject(a.opts.Host)
+	if err != nil {
+		return err
+	}
+	sub, err := a.conn.NC.Subscribe(subject, a.onLiveRun)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // best effort at shutdown
+	if a.opts.Prefetcher != nil {
+		csub, err := a.conn.NC.Subscribe(bus.CommitPrefix+">", func(*nats.Msg) { signal(a.fetch) })
+		if err != nil {
+			return fmt.Errorf("subscribe commits: %w", err)
+		}
+		defer csub.Unsubscribe() //nolint:errcheck // best effort at shutdown
+		go a.prefetchLoop(ctx)
+	}
+	a.conn.OnReconnect(func() { signal(a.wake) })
+	a.beat(ctx, "")
+	go a.heartbeatLoop(ctx)
+	a.log.Info().Str("subject", subject).Uint64("cursor", a.cursor.Seq()).Msg("agent started")
+
+	signal(a.wake) // catch up on what arrived while we were away
+	poll := time.NewTicker(a.opts.Poll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.log.Info().Msg("agent stopping")
+			return nil
+		case <-a.wake:
+		case <-poll.C:
+		}
+		if err := a.catchUp(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("catching up on runs")
+		}
+	}
+}
+
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(a.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.beat(ctx, "")
+		}
+	}
+}
+
+// beat writes the host record; busy is the run in progress.
+func (a *Agent) beat(ctx context.Context, busy string) {
+	info := protocol.HostInfo{
+		Schema:  protocol.SchemaVersion,
+		Host:    a.opts.Host,
+		Version: a.opts.Version,
+		Started: a.started,
+		Seen:    a.opts.Now().UTC(),
+		Busy:    busy,
+	}
+	if prev, err := a.hosts.Get(ctx, a.opts.Host); err == nil {
+		var old protocol.HostInfo
+		if bus.Unmarshal(prev.Value(), &old) == nil {
+			info.LastApplied = old.LastApplied
+		}
+	}
+	data, err := bus.Marshal(info)
+	if err == nil {
+		_, err = a.hosts.Put(ctx, a.opts.Host, data)
+	}
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn().Err(err).Msg("heartbeat")
+	}
+}
+
+func (a *Agent) prefetchLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.fetch:
+			if err := a.opts.Prefetcher.Fetch(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn().Err(err).Msg("pre-fetching the code")
+			}
+		}
+	}
+}
+
+// signal wakes a loop without blocking; one pending wake-up is enough.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,137 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/report"
+)
+
+// onLiveRun is the subscription's handler. The live message only wakes the
+// run loop, which reads RUNS by sequence: that way a run is executed in
+// order and exactly once whether it arrived live or by catch-up.
+func (a *Agent) onLiveRun(msg *nats.Msg) {
+	if busy := a.busyRun(); busy != "" {
+		var req protocol.RunRequest
+		if bus.Unmarshal(msg.Data, &req) == nil && req.ID != busy {
+			ev := protocol.Event{
+				Type: "run.queued", Host: a.opts.Host, Commit: req.Revision, Service: "agent",
+				Text: fmt.Sprintf("%s: %s of %s waits for %s to finish", a.opts.Host, req.Kind, short(req.Revision), busy),
+				Data: map[string]any{"run_id": req.ID, "waiting_for": busy},
+			}
+			if err := a.conn.Announce(context.Background(), "queued:"+req.ID, ev); err != nil {
+				a.log.Debug().Err(err).Msg("announce queued run")
+			}
+		}
+	}
+	signal(a.wake)
+}
+
+// catchUp executes, in stream order, every run of this host stored after
+// the cursor. It returns when there is none left or ctx is done.
+func (a *Agent) catchUp(ctx context.Context) error {
+	subject, err := bus.HostRunsSubject(a.opts.Host)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		msg, err := a.runs.GetMsg(ctx, a.cursor.Seq()+1, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get run after %d: %w", a.cursor.Seq(), err)
+		}
+		if done := a.process(ctx, msg); !done {
+			return nil // cancelled mid-run: run it again after a restart
+		}
+		if err := a.cursor.Set(msg.Sequence); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// process handles one stored run and reports whether it is finished with
+// (answered or rejected). It is false only when ctx was cancelled.
+func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
+	var req protocol.RunRequest
+	if err := bus.Unmarshal(msg.Data, &req); err != nil {
+		a.conn.Reject(ctx, "agent", msg.Subject, err)
+		return true
+	}
+	kind, host, err := bus.SplitKindHost(bus.RunPrefix, msg.Subject)
+	if err == nil && (req.Host != host || req.Kind != kind) {
+		err = fmt.Errorf("run %s is for %s %s but was sent on %s", req.ID, req.Kind, req.Host, msg.Subject)
+	}
+	if err == nil && req.ID == "" {
+		err = errors.New("run has no id")
+	}
+	if err != nil {
+		a.conn.Reject(ctx, "agent", msg.Subject, fmt.Errorf("%w: %v", bus.ErrMalformed, err))
+		return true
+	}
+	log := a.log.With().Str("run", req.ID).Str("kind", req.Kind).Str("revision", req.Revision).Logger()
+
+	var res *protocol.RunResult
+	switch {
+	case req.Expired(a.opts.Now()):
+		log.Info().Time("deadline", req.Deadline).Msg("run expired before it could start")
+		res = a.result(req, protocol.OutcomeExpired, report.Failure(a.opts.Host, "the run's deadline passed before it started"))
+	case req.Kind != protocol.KindNoop:
+		// Applies need the approvals check the applier brings; until then
+		// the agent refuses them rather than apply unreviewed code.
+		res = a.result(req, protocol.OutcomeFailed, report.Failure(a.opts.Host, "this agent does not run "+req.Kind+" runs"))
+	default:
+		a.setBusy(req.ID)
+		a.beat(ctx, req.ID)
+		log.Info().Msg("run started")
+		res = a.opts.Executor.Execute(ctx, req)
+		a.setBusy("")
+		if ctx.Err() != nil {
+			log.Info().Msg("run interrupted by shutdown; it runs again at the next start")
+			return false
+		}
+		a.beat(ctx, "")
+		ev := log.Info().Str("outcome", res.Outcome).Dur("took", res.FinishedAt.Sub(res.StartedAt))
+		if res.Report != nil {
+			ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)
+		}
+		ev.Msg("run finished")
+	}
+	if err := a.publish(ctx, res); err != nil {
+		log.Warn().Err(err).Msg("could not publish the run's result; it runs again")
+		return false
+	}
+	return true
+}
+
+func (a *Agent) result(req protocol.RunRequest, outcome string, rep *report.Report) *protocol.RunResult {
+	now := a.opts.Now().UTC()
+	return &protocol.RunResult{
+		Schema: protocol.SchemaVersion, RunID: req.ID, Kind: req.Kind, Host: a.opts.Host,
+		Revision: req.Revision, Outcome: outcome, Report: rep, StartedAt: now, FinishedAt: now,
+	}
+}
+
+func (a *Agent) publish(ctx context.Context, res *protocol.RunResult) error {
+	subject, err := bus.ReportSubject(res.Kind, a.opts.Host)
+	if err != nil {
+		return err
+	}
+	_, err = a.conn.Publish(ctx, subject, res.RunID, res)
+	return err
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,186 @@
+// Package puppet runs `puppet apply` on a code checkout, never through a
+// shell, in a scratch directory of its own so that a noop leaves no trace
+// on the host: its own vardir, statedir, last-run files and report, no
+// report submitted anywhere, storeconfigs off.
+package puppet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrTimeout is wrapped when Puppet ran past its timeout and was killed.
+var ErrTimeout = errors.New("puppet timed out")
+
+// Options configures every run. The zero value plus Certname works: the
+// defaults are filled in by the Runner.
+type Options struct {
+	// Binary is the puppet executable; default "puppet".
+	Binary string
+	// Certname selects the node definition; normally the host name.
+	Certname string
+	// Args are extra arguments appended to every run (for instance
+	// --hiera_config or --modulepath).
+	Args []string
+	// Env is extra environment, such as FACTER_<name>=value facts.
+	Env []string
+	// Timeout bounds one run; default 10 minutes.
+	Timeout time.Duration
+	// Nice runs Puppet under nice(1) when it is installed.
+	Nice bool
+	// ScratchDir holds each run's own vardir; default os.TempDir().
+	ScratchDir string
+	// ModulePath is relative to the checkout; default "modules".
+	ModulePath string
+	// Manifest is relative to the checkout; default "manifests".
+	Manifest string
+}
+
+// Result is what one run left behind.
+type Result struct {
+	// ReportYAML is Puppet's report; empty when Puppet wrote none (it
+	// writes none when the catalog fails to compile).
+	ReportYAML []byte
+	Stdout     string
+	Stderr     string
+	ExitCode   int
+	Duration   time.Duration
+}
+
+// Runner runs Puppet. It is safe for concurrent use, though callers run
+// one Puppet at a time per host.
+type Runner struct{ opts Options }
+
+// NewRunner fills in defaults and checks the options.
+func NewRunner(o Options) (*Runner, error) {
+	if o.Certname == "" {
+		return nil, errors.New("puppet: a certname is required")
+	}
+	if o.Binary == "" {
+		o.Binary = "puppet"
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.ScratchDir == "" {
+		o.ScratchDir = os.TempDir()
+	}
+	if o.ModulePath == "" {
+		o.ModulePath = "modules"
+	}
+	if o.Manifest == "" {
+		o.Manifest = "manifests"
+	}
+	return &Runner{opts: o}, nil
+}
+
+// Args returns the command line of a run of the code in codeDir with its
+// scratch directory in scratch. Exposed so that logs and tests can show it.
+func (r *Runner) Args(codeDir, scratch string, noop bool) []string {
+	o := r.opts
+	args := []string{"apply"}
+	if noop {
+		args = append(args, "--noop")
+	} else {
+		args = append(args, "--no-noop")
+	}
+	args = append(args,
+		"--show_diff", "--color=false",
+		// Whole-file diffs let the delta rebuild each side of a file, so a
+		// file edited twice shows the commit's own step.
+		"--diff_args=-U 1000000",
+		"--certname", o.Certname,
+		"--vardir", filepath.Join(scratch, "var"),
+		"--statedir", filepath.Join(scratch, "var", "state"),
+		"--lastrunfile", filepath.Join(scratch, "last_run_summary.yaml"),
+		"--lastrunreport", filepath.Join(scratch, "last_run_report.yaml"),
+		"--report", "--reports=none",
+		"--no-storeconfigs",
+		"--no-usecacheonfailure",
+		"--modulepath", filepath.Join(codeDir, o.ModulePath),
+	)
+	if _, err := os.Stat(filepath.Join(codeDir, "hiera.yaml")); err == nil {
+		args = append(args, "--hiera_config", filepath.Join(codeDir, "hiera.yaml"))
+	}
+	args = append(args, o.Args...)
+	return append(args, filepath.Join(codeDir, o.Manifest))
+}
+
+// Run runs Puppet once on the code in codeDir. A non-zero exit is not an
+// error: the caller reads the report and stderr. Errors are for runs that
+// could not happen or were cut short (ErrTimeout).
+func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, error) {
+	if err := os.MkdirAll(r.opts.ScratchDir, 0o750); err != nil {
+		return nil, fmt.Errorf("puppet scratch dir: %w", err)
+	}
+	scratch, err := os.MkdirTemp(r.opts.ScratchDir, "run-")
+	if err != nil {
+		return nil, fmt.Errorf("puppet scratch dir: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	defer cancel()
+	name, args := r.opts.Binary, r.Args(codeDir, scratch, noop)
+	if r.opts.Nice {
+		if nice, err := exec.LookPath("nice"); err == nil {
+			name, args = nice, append([]string{"-n", "10", r.opts.Binary}, args...)
+		}
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = codeDir
+	cmd.Env = append(os.Environ(), r.opts.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Puppet forks (facter, diff, execs): stop the whole process group.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	runErr := cmd.Run()
+	res := &Result{
+		Stdout:   stdout.String(),
+		Stderr:   stderr.String(),
+		Duration: time.Since(start),
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		return res, fmt.Errorf("%w after %s", ErrTimeout, r.opts.Timeout)
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(runErr, &exitErr):
+		res.ExitCode = exitErr.ExitCode()
+	case runErr != nil:
+		return res, fmt.Errorf("run %s: %w", name, runErr)
+	}
+	if data, err := os.ReadFile(filepath.Join(scratch, "last_run_report.yaml")); err == nil {
+		res.ReportYAML = data
+	}
+	return res, nil
+}
+
+// ErrorLines returns Puppet's "Error: ..." lines from its output, without
+// the harmless facter noise some sandboxes produce.
+func ErrorLines(output string) []string {
+	var errs []string
+	for _, line := range strings.Split(output, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "Error: ") || strings.HasPrefix(line, "Error: Facter:") {
+			continue
+		}
+		errs = append(errs, strings.TrimPrefix(line, "Error: "))
+	}
+	return errs
+}
