@@ -101,7 +101,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		a.beat(ctx, "")
 		ev := log.Info().Str("outcome", res.Outcome).Dur("took", res.FinishedAt.Sub(res.StartedAt))
 		if res.Report != nil {
-			ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)
+			ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed).Float64("puppet_seconds", res.Report.Seconds)
 		}
 		ev.Msg("run finished")
 	}

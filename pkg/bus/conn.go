@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -64,6 +65,26 @@ type Conn struct {
 	server *server.Server
 	closed chan struct{}
 	log    zerolog.Logger
+
+	mu          sync.Mutex
+	onReconnect []func()
+}
+
+// OnReconnect registers f to be called, on the client's goroutine, after
+// every reconnection; f must not block.
+func (c *Conn) OnReconnect(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onReconnect = append(c.onReconnect, f)
+}
+
+func (c *Conn) reconnected() {
+	c.mu.Lock()
+	fs := append([]func(){}, c.onReconnect...)
+	c.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // Connect connects to the bus described by opts. The caller must Close the
@@ -96,6 +117,7 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to the bus")
+			c.reconnected()
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {

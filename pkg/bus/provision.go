@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"gopkg.in/yaml.v3"
+
+	"github.com/balcony-dev/balcony"
 )
 
 // Declaration is the content of streams.yaml.
@@ -121,4 +123,13 @@ func Provision(ctx context.Context, js jetstream.JetStream, d *Declaration) erro
 		}
 	}
 	return nil
+}
+
+// ProvisionDeclared provisions the streams.yaml built into the binary.
+func ProvisionDeclared(ctx context.Context, js jetstream.JetStream) error {
+	d, err := ParseDeclaration(balcony.StreamsYAML)
+	if err != nil {
+		return err
+	}
+	return Provision(ctx, js, d)
 }

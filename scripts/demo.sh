@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole balcony pipeline on one machine: the nooper with the embedded
+# NATS server, three agents (fozzie, statler, waldorf .example.com, each with
+# its own root directory), a bare repository with the committer's hook, and
+# three pushes whose delta noops are printed.
+#
+#   BALCONY_DEMO_PORT=4222   port of the embedded bus (for the nats CLI)
+#   BALCONY_DEMO_KEEP=1      keep everything running after the deltas, until Ctrl-C
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin=$top/bin
+demo=$top/.demo
+port=${BALCONY_DEMO_PORT:-4222}
+url=nats://127.0.0.1:$port
+hosts="fozzie statler waldorf"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+rm -rf "$demo" && mkdir -p "$demo/logs"
+say "sample Puppet repository in $demo/puppet.git"
+"$top/scripts/sample-repo.sh" init "$demo/puppet.git" "$demo/work"
+
+say "applying the initial code to each host's root (their current state)"
+for h in $hosts; do
+  mkdir -p "$demo/hosts/$h/root"
+  (cd "$demo/work" && FACTER_balcony_root="$demo/hosts/$h/root" puppet apply --color=false \
+    --certname "$h.example.com" --vardir "$demo/setup-var" --modulepath modules \
+    --report --reports=none --lastrunreport "$demo/setup-report.yaml" manifests \
+    >"$demo/logs/setup-$h.log" 2>&1)
+done
+
+say "starting the nooper with the embedded bus on $url"
+"$bin/nooper" --listen "127.0.0.1:$port" --data-dir "$demo/nats" --run-timeout 3m \
+  >"$demo/logs/nooper.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "nooper started" "$demo/logs/nooper.log" && break; sleep 0.2; done
+grep -q "nooper started" "$demo/logs/nooper.log" || { cat "$demo/logs/nooper.log"; exit 1; }
+
+say "starting three agents"
+for h in $hosts; do
+  "$bin/agent" --nats-url "$url" --host "$h.example.com" --state-dir "$demo/hosts/$h/state" \
+    --root "$demo/hosts/$h/root" --repo "$demo/puppet.git" --log-format json \
+    >"$demo/logs/agent-$h.log" 2>&1 &
+  pids+=($!)
+done
+for h in $hosts; do
+  for _ in $(seq 100); do grep -q "agent started" "$demo/logs/agent-$h.log" && break; sleep 0.2; done
+  grep -q "agent started" "$demo/logs/agent-$h.log" || { cat "$demo/logs/agent-$h.log"; exit 1; }
+done
+
+say "installing the post-receive hook"
+"$bin/committer" install-hook --nats-url "$url" --branch main "$demo/puppet.git"
+
+start=$(date +%s.%N)
+shas=()
+for step in 1 2 3; do
+  "$top/scripts/sample-repo.sh" step "$step" "$demo/work"
+  shas+=("$(git -C "$demo/work" rev-parse HEAD)")
+  say "pushed: $(git -C "$demo/work" log -1 --format='%h %s')"
+done
+
+for sha in "${shas[@]}"; do
+  say "delta noop of $(git -C "$demo/work" log -1 --format='%h %s' "$sha")"
+  "$bin/nooper" show --nats-url "$url" --wait 5m "$sha"
+done
+end=$(date +%s.%N)
+
+puppet_total=$(cat "$demo"/logs/agent-*.log | sed -n 's/.*"puppet_seconds":\([0-9.]*\).*/\1/p' | awk '{s+=$1} END {printf "%.1f", s}')
+runs=$(cat "$demo"/logs/agent-*.log | grep -c '"run finished"' || true)
+say "timing"
+awk -v s="$start" -v e="$end" -v p="$puppet_total" -v n="$runs" 'BEGIN {
+  printf "pipeline, first push to last delta: %.1f s\n", e - s
+  printf "agents: %d Puppet runs, %.1f s of Puppet time in all (3 agents in parallel on this machine)\n", n, p }'
+
+if [ "${BALCONY_DEMO_KEEP:-}" = 1 ]; then
+  say "the bus stays up on $url: try 'nats --server $url stream ls' and 'nats --server $url sub \"balcony.event.>\"'; Ctrl-C stops"
+  wait
+fi
