@@ -6,7 +6,7 @@
 #   sample-repo.sh step <1|2|3> <work-clone>        one more push
 #
 # Step 1 changes the motd on every host, step 2 adds a file on statler only,
-# step 3 merges a side branch of two commits (an /etc/issue file).
+# step 3 merges a side branch of two commits (both edit /etc/issue).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 export GIT_AUTHOR_NAME="Kermit" GIT_AUTHOR_EMAIL="kermit@example.com"
@@ -47,19 +47,11 @@ PP
     ;;
   3)
     git -C "$work" checkout -q -b issue
-    cat >> "$work/modules/base/manifests/init.pp" <<'PP'
-
-class base::issue {
-  file { "${facts['balcony_root']}/etc/issue":
-    ensure  => file,
-    content => "Muppet Theater\n",
-  }
-}
-PP
-    sed -i "s/^class base {/class base {\n  include base::issue/" "$work/modules/base/manifests/init.pp"
-    commit "base: add /etc/issue"
-    sed -i 's/content => "Muppet Theater\\n"/content => "Muppet Theater, stage left\\n"/' "$work/modules/base/manifests/init.pp"
-    commit "base: say where the stage is in /etc/issue"
+    issue=$work/modules/base/manifests/issue.pp
+    sed -i 's/content => "Muppet Theater\\n"/content => "Muppet Theater, stage left\\n"/' "$issue"
+    commit "issue: say where the stage is"
+    sed -i 's/content => "Muppet Theater, stage left\\n"/content => "Muppet Theater, stage left\\nBalcony: Statler and Waldorf\\n"/' "$issue"
+    commit "issue: name the balcony"
     git -C "$work" checkout -q main
     git -C "$work" merge -q --no-ff -m "Merge branch 'issue'" issue
     ;;

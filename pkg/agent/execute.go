@@ -47,22 +47,24 @@ func (e *PuppetExecutor) Execute(ctx context.Context, req protocol.RunRequest) *
 		Schema: protocol.SchemaVersion, RunID: req.ID, Kind: req.Kind, Host: e.Host,
 		Revision: req.Revision, StartedAt: now().UTC(),
 	}
-	rep, err := e.run(ctx, req)
+	rep, parse, err := e.run(ctx, req)
 	res.FinishedAt = now().UTC()
 	var noReport *noReportError
 	switch {
 	case errors.As(err, &noReport):
 		res.Outcome = protocol.OutcomeFailed
-		res.Report = report.Failure(e.Host, noReport.errs...)
+		res.Report = parse.Failure(e.Host, noReport.errs...)
 		res.Report.Seconds = noReport.seconds
 	case err != nil:
 		res.Outcome = protocol.OutcomeFailed
-		res.Report = report.Failure(e.Host, err.Error())
+		res.Report = parse.Failure(e.Host, err.Error())
 	default:
 		res.Outcome = protocol.OutcomeDone
 		res.Report = rep
 	}
-	res.Report.StripRoot(e.Root)
+	if res.Report.Time.IsZero() {
+		res.Report.Time = res.FinishedAt
+	}
 	return res
 }
 
@@ -75,23 +77,27 @@ type noReportError struct {
 
 func (e *noReportError) Error() string { return strings.Join(e.errs, "; ") }
 
-func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest) (*report.Report, error) {
+// run returns the parsed report, and the parse options also used to
+// normalize the errors of a run that produced none.
+func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest) (*report.Report, report.ParseOptions, error) {
+	parse := report.ParseOptions{HostRoot: e.Root}
 	dir, err := e.Checkouts.Checkout(ctx, req.Revision)
 	if err != nil && e.Fetch != nil && ctx.Err() == nil {
 		if ferr := e.Fetch(ctx); ferr != nil {
-			return nil, fmt.Errorf("check out %s: %w (fetch: %v)", req.Revision, err, ferr)
+			return nil, parse, fmt.Errorf("check out %s: %w (fetch: %v)", req.Revision, err, ferr)
 		}
 		dir, err = e.Checkouts.Checkout(ctx, req.Revision)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("check out %s: %w", req.Revision, err)
+		return nil, parse, fmt.Errorf("check out %s: %w", req.Revision, err)
 	}
+	parse.CodeDir = dir
 	out, err := e.Puppet.Run(ctx, dir, req.Kind == protocol.KindNoop)
 	if err != nil {
 		if errors.Is(err, puppet.ErrTimeout) {
-			return nil, err
+			return nil, parse, err
 		}
-		return nil, fmt.Errorf("puppet on %s: %w", req.Revision, err)
+		return nil, parse, fmt.Errorf("puppet on %s: %w", req.Revision, err)
 	}
 	if len(out.ReportYAML) == 0 {
 		// Puppet writes no report when the catalog does not compile.
@@ -99,11 +105,11 @@ func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest) (*rep
 		if len(errs) == 0 {
 			errs = []string{fmt.Sprintf("puppet exited %d without a report", out.ExitCode)}
 		}
-		return nil, &noReportError{errs: errs, seconds: out.Duration.Seconds()}
+		return nil, parse, &noReportError{errs: errs, seconds: out.Duration.Seconds()}
 	}
-	rep, err := report.Parse(out.ReportYAML, report.ParseOptions{CodeDir: dir})
+	rep, err := report.Parse(out.ReportYAML, parse)
 	if err != nil {
-		return nil, fmt.Errorf("parse puppet's report: %w", err)
+		return nil, parse, fmt.Errorf("parse puppet's report: %w", err)
 	}
-	return rep, nil
+	return rep, parse, nil
 }

@@ -1,5 +1,7 @@
 # The base profile of every host.
 class base {
+  include base::issue
+
   $root = $facts['balcony_root']
 
   file { ["${root}/etc", "${root}/etc/balcony"]:

@@ -1,0 +1,96 @@
+// Command nooper runs balcony's noop service, and shows its results.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/balcony-dev/balcony/pkg/daemon"
+	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/nooper"
+)
+
+type options struct {
+	bus     daemon.BusFlags
+	log     daemon.LogFlags
+	nooper  nooper.Options
+	ignored []string
+}
+
+func main() {
+	var o options
+	root := &cobra.Command{
+		Use:   "nooper",
+		Short: "Noop every new commit on every host and announce its delta",
+		Long: `nooper consumes commit events. For each new commit on a configured branch's
+first-parent chain it asks every registered host for noops of the commit and
+of its first parent (and of the host's last applied revision, whose changes
+are drift), reusing reports it already has, asking again hosts that miss a
+run's deadline, and publishing progress ("n of N hosts") on
+balcony.event.noop.progress. When every host has answered, or the collection
+deadline passes, it subtracts the parent's changes from the commit's on each
+host, groups identical changes across hosts, stores the result in the noops
+bucket and announces it on balcony.event.noop.ready. Hosts that did not answer
+are listed, never dropped. A restarted nooper resumes its collections.
+
+With no --nats-url it starts an embedded NATS server (JetStream, syncing every
+write) that agents, the committer's hook and the nats CLI connect to.`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := daemon.SignalContext()
+			defer stop()
+			return run(ctx, o)
+		},
+	}
+	pf := root.PersistentFlags()
+	o.bus.Register(pf, "/var/lib/balcony/nats")
+	o.log.Register(pf)
+	f := root.Flags()
+	f.StringArrayVar(&o.nooper.Branches, "branch", []string{"main"}, "a branch whose commits are nooped (repeatable)")
+	f.DurationVar(&o.nooper.RunTimeout, "run-timeout", 10*time.Minute, "how long a host has to answer a run before it is asked again")
+	f.DurationVar(&o.nooper.CollectionTimeout, "collection-timeout", 30*time.Minute, "how long a commit's noop waits for all hosts")
+	f.IntVar(&o.nooper.MaxAttempts, "max-attempts", 3, "how often a host is asked for one noop")
+	f.StringArrayVar(&o.ignored, "ignore", nil, "Type=title-regexp=purpose: a resource whose changes are known noise (repeatable)")
+	addShow(root, &o)
+	if err := root.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	log, err := o.log.Logger(os.Stderr, "nooper")
+	if err != nil {
+		return err
+	}
+	for _, spec := range o.ignored {
+		parts := strings.SplitN(spec, "=", 3)
+		if len(parts) != 3 || parts[2] == "" {
+			return fmt.Errorf("--ignore %q: want Type=title-regexp=purpose", spec)
+		}
+		if _, err := regexp.Compile(parts[1]); err != nil {
+			return fmt.Errorf("--ignore %q: %w", spec, err)
+		}
+		o.nooper.Delta.Ignored = append(o.nooper.Delta.Ignored, delta.IgnoredResource{Type: parts[0], Title: parts[1], Purpose: parts[2]})
+	}
+	conn, err := o.bus.Connect(ctx, "balcony-nooper", log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	o.nooper.Log = log
+	n, err := nooper.New(ctx, conn, o.nooper)
+	if err != nil {
+		return err
+	}
+	if err := n.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("nooper failed")
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/nooper"
+)
+
+// TestPipeline pushes the sample history to a real bare repository through
+// the installed hook and checks each commit's delta, produced by real
+// Puppet on three agents.
+func TestPipeline(t *testing.T) {
+	f := newFleet(t, muppets)
+	start := time.Now()
+	motd := f.push(t, 1)
+	seat := f.push(t, 2)
+	merge := f.push(t, 3)
+
+	c := f.waitReady(t, motd, 5*time.Minute)
+	g := onlyGroup(t, c, "File[/etc/balcony/motd-welcome]")
+	if diff := cmp.Diff(muppets, g.Hosts); diff != "" {
+		t.Errorf("motd change hosts (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(g.Resource.Diff, "+Welcome to the Muppet Theater, where the show goes on.") {
+		t.Errorf("motd diff does not show the new line:\n%s", g.Resource.Diff)
+	}
+	if g.Resource.DefineType != "Motd::Line[welcome]" || g.Resource.File != "modules/motd/manifests/line.pp" {
+		t.Errorf("motd group: define type %q, file %q", g.Resource.DefineType, g.Resource.File)
+	}
+
+	c = f.waitReady(t, seat, 5*time.Minute)
+	g = onlyGroup(t, c, "File[/etc/balcony/seat]")
+	if diff := cmp.Diff([]string{"statler.example.com"}, g.Hosts); diff != "" {
+		t.Errorf("seat change hosts (-want +got):\n%s", diff)
+	}
+
+	c = f.waitReady(t, merge, 5*time.Minute)
+	g = onlyGroup(t, c, "File[/etc/issue]")
+	if diff := cmp.Diff(muppets, g.Hosts); diff != "" {
+		t.Errorf("merge hosts (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(g.Resource.Diff, "+Balcony: Statler and Waldorf") {
+		t.Errorf("merge does not bring the side branch's last content: %+v", g.Resource)
+	}
+	t.Logf("three pushes nooped on %d hosts in %s", len(muppets), time.Since(start).Round(time.Millisecond))
+
+	for _, sha := range []string{motd, seat, merge} {
+		c, _ := nooper.Load(t.Context(), f.conn.JS, sha)
+		for _, g := range c.Result.Groups {
+			if strings.Contains(g.Resource.ID, "refresh-apt-cache") {
+				t.Errorf("the permadiff reached the delta of %s", sha)
+			}
+		}
+		if len(c.Result.Unanswered) > 0 || len(c.Result.Errors) > 0 {
+			t.Errorf("%s: unanswered %v, errors %+v", sha, c.Result.Unanswered, c.Result.Errors)
+		}
+	}
+
+	out := run(t, f.dir, filepath.Join(binaries(t), "nooper"), "show", "--nats-url", f.url, merge[:10])
+	for _, want := range []string{"File[/etc/issue]", "{fozzie,statler,waldorf}.example.com", "stage left"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("nooper show lacks %q:\n%s", want, out)
+		}
+	}
+	if out := runFail(t, f.dir, filepath.Join(binaries(t), "nooper"), "show", "--nats-url", f.url, "deadbeef"); !strings.Contains(out, "no noop of this revision") {
+		t.Errorf("show of an unknown revision: %s", out)
+	}
+}
+
+// onlyGroup checks that the delta is exactly one group of resource id.
+func onlyGroup(t *testing.T, c *nooper.Collection, id string) delta.Group {
+	t.Helper()
+	var ids []string
+	for _, g := range c.Result.Groups {
+		ids = append(ids, g.Resource.ID)
+	}
+	if len(ids) != 1 || ids[0] != id {
+		t.Fatalf("delta of %s %q: groups %v, want only %s", c.Commit.SHA[:10], c.Commit.Subject, ids, id)
+	}
+	g := c.Result.Groups[0]
+	slices.Sort(g.Hosts)
+	return g
+}

@@ -1,0 +1,277 @@
+package nooper
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+)
+
+// step advances every active collection: reuses stored reports, asks hosts
+// for the noops still missing, asks again those past their run's deadline,
+// extends a host's baseline when its parent noop failed, announces
+// progress, and finishes the collections that are complete or out of time.
+func (n *Nooper) step(ctx context.Context) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.opts.Now().UTC()
+	for sha, c := range n.active {
+		if ctx.Err() != nil {
+			return
+		}
+		changed, err := n.advance(ctx, c, now)
+		if err != nil {
+			n.log.Warn().Err(err).Str("commit", sha).Msg("advancing a noop collection")
+			continue
+		}
+		n.progress(ctx, c)
+		if n.complete(c, now) {
+			if err := n.finish(ctx, c, now); err != nil {
+				n.log.Warn().Err(err).Str("commit", sha).Msg("finishing a noop collection")
+				continue
+			}
+			delete(n.active, sha)
+			delete(n.lastProgress, sha)
+			continue
+		}
+		if changed {
+			if err := n.store.saveCollection(ctx, c); err != nil {
+				n.log.Warn().Err(err).Str("commit", sha).Msg("saving a noop collection")
+			}
+		}
+	}
+}
+
+func (n *Nooper) advance(ctx context.Context, c *Collection, now time.Time) (changed bool, err error) {
+	for i := range c.Needs {
+		need := &c.Needs[i]
+		if need.Answered {
+			continue
+		}
+		if need.RunID == "" || need.Attempts == 0 {
+			// Reuse a report another collection, or an earlier push, got.
+			r, err := n.store.report(ctx, need.Revision, need.Host)
+			if err != nil {
+				return changed, err
+			}
+			if r != nil {
+				need.Answered, changed = true, true
+				continue
+			}
+		}
+		if need.Attempts > 0 && now.Before(need.Deadline) {
+			continue
+		}
+		if need.Attempts >= n.opts.MaxAttempts || now.After(c.Deadline) {
+			continue
+		}
+		if n.adopt(c, need, now) {
+			changed = true
+			continue
+		}
+		if err := n.request(ctx, need, now); err != nil {
+			return changed, err
+		}
+		changed = true
+	}
+	extended, err := n.extendBaselines(ctx, c)
+	return changed || extended, err
+}
+
+// adopt reuses a run another active collection already asked for the same
+// host and revision, so that a push of several commits asks each host
+// once per revision.
+func (n *Nooper) adopt(c *Collection, need *Need, now time.Time) bool {
+	for _, other := range n.active {
+		if other == c {
+			continue
+		}
+		o := other.need(need.Host, need.Revision)
+		if o != nil && o.RunID != "" && (o.Answered || now.Before(o.Deadline)) && o.Attempts > need.Attempts {
+			need.RunID, need.Attempts, need.Deadline, need.Answered = o.RunID, o.Attempts, o.Deadline, o.Answered
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Nooper) request(ctx context.Context, need *Need, now time.Time) error {
+	subject, err := bus.RunSubject(protocol.KindNoop, need.Host)
+	if err != nil {
+		return err
+	}
+	attempt := need.Attempts + 1
+	req := protocol.RunRequest{
+		Schema:      protocol.SchemaVersion,
+		ID:          fmt.Sprintf("noop:%s:%s:%d", need.Revision, need.Host, attempt),
+		Kind:        protocol.KindNoop,
+		Host:        need.Host,
+		Revision:    need.Revision,
+		Deadline:    now.Add(n.opts.RunTimeout),
+		RequestedBy: "nooper",
+		Time:        now,
+	}
+	if _, err := n.conn.Publish(ctx, subject, req.ID, req); err != nil {
+		return fmt.Errorf("ask %s for a noop of %s: %w", need.Host, need.Revision, err)
+	}
+	if attempt > 1 {
+		n.log.Info().Str("host", need.Host).Str("revision", need.Revision).Int("attempt", attempt).Msg("host did not answer in time; asking again")
+	}
+	need.RunID, need.Attempts, need.Deadline = req.ID, attempt, req.Deadline
+	return nil
+}
+
+// extendBaselines adds, for each host whose noops of every commit in the
+// chain so far failed, a need for the next earlier first-parent commit, up
+// to BaselineDepth commits back.
+func (n *Nooper) extendBaselines(ctx context.Context, c *Collection) (bool, error) {
+	if len(c.Chain) == 0 {
+		return false, nil
+	}
+	changed := false
+	for _, host := range c.Hosts {
+		last := ""
+		for _, rev := range c.Chain {
+			need := c.need(host, rev)
+			if need == nil || !need.Answered {
+				last = ""
+				break
+			}
+			r, err := n.store.report(ctx, rev, host)
+			if err != nil {
+				return changed, err
+			}
+			if r != nil && !r.Report.Failed {
+				last = ""
+				break
+			}
+			last = rev
+		}
+		if last == "" {
+			continue
+		}
+		// Every revision tried so far failed on host: go one further back.
+		idx := len(c.Chain) - 1
+		if c.Chain[idx] == last && len(c.Chain) < n.opts.BaselineDepth {
+			prev, err := n.store.commit(ctx, last)
+			if err != nil {
+				return changed, err
+			}
+			if prev == nil || len(prev.Parents) == 0 {
+				continue
+			}
+			c.Chain = append(c.Chain, prev.Parents[0])
+			changed = true
+		}
+		for _, rev := range c.Chain {
+			if c.need(host, rev) == nil {
+				c.Needs = append(c.Needs, Need{Host: host, Revision: rev})
+				changed = true
+			}
+		}
+	}
+	return changed, nil
+}
+
+// complete tells whether the collection can be finished: everything
+// answered, or nothing more to wait for.
+func (n *Nooper) complete(c *Collection, now time.Time) bool {
+	if now.After(c.Deadline) {
+		return true
+	}
+	for _, need := range c.Needs {
+		if need.Answered {
+			continue
+		}
+		if need.Attempts < n.opts.MaxAttempts || now.Before(need.Deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *Nooper) progress(ctx context.Context, c *Collection) {
+	answered := c.answered()
+	if last, ok := n.lastProgress[c.Commit.SHA]; ok && last == answered {
+		return
+	}
+	n.lastProgress[c.Commit.SHA] = answered
+	n.announce(ctx, fmt.Sprintf("noop.progress:%s:%d", c.Commit.SHA, answered), protocol.Event{
+		Type: "noop.progress", Repo: c.Repo, Commit: c.Commit.SHA,
+		Text: fmt.Sprintf("noop of %s: %d of %d hosts", short(c.Commit.SHA), answered, len(c.Hosts)),
+		Data: map[string]any{"answered": answered, "hosts": len(c.Hosts)},
+	})
+}
+
+// finish computes the delta from the stored reports, saves it and
+// announces it.
+func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error {
+	inputs := make([]delta.HostInput, 0, len(c.Hosts))
+	for _, host := range c.Hosts {
+		in := delta.HostInput{Host: host}
+		r, err := n.store.report(ctx, c.Commit.SHA, host)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			in.Commit = r.Report
+		}
+		for _, rev := range c.Chain {
+			b, err := n.store.report(ctx, rev, host)
+			if err != nil {
+				return err
+			}
+			base := delta.Baseline{Revision: rev}
+			if b != nil {
+				base.Report = b.Report
+			}
+			in.Baselines = append(in.Baselines, base)
+		}
+		if rev := c.LastApplied[host]; rev != "" {
+			b, err := n.store.report(ctx, rev, host)
+			if err != nil {
+				return err
+			}
+			if b != nil {
+				in.LastApplied = &delta.Baseline{Revision: rev, Report: b.Report}
+			}
+		}
+		inputs = append(inputs, in)
+	}
+	res := delta.Compute(c.Commit.SHA, c.Parent(), inputs, n.opts.Delta)
+	c.Result, c.State, c.Finished = res, StateReady, now
+	if err := n.store.saveCollection(ctx, c); err != nil {
+		return err
+	}
+	digest := res.Digest()
+	text := fmt.Sprintf("noop of %s %q ready: %d change groups on %d hosts", short(c.Commit.SHA), c.Commit.Subject, len(res.Groups), len(c.Hosts))
+	if len(res.Unanswered) > 0 {
+		text += fmt.Sprintf(", %d hosts did not answer", len(res.Unanswered))
+	}
+	if len(res.Errors) > 0 {
+		text += fmt.Sprintf(", %d errors", len(res.Errors))
+	}
+	groups := make([]string, 0, len(res.Groups))
+	for _, g := range res.Groups {
+		groups = append(groups, g.ID)
+	}
+	n.announce(ctx, "noop.ready:"+c.Commit.SHA+":"+digest, protocol.Event{
+		Type: "noop.ready", Repo: c.Repo, Commit: c.Commit.SHA, Text: text,
+		Data: map[string]any{
+			"branch": c.Branch, "groups": groups, "hosts": len(c.Hosts), "unanswered": res.Unanswered,
+			"errors": len(res.Errors), "digest": digest, "took_seconds": now.Sub(c.Started).Seconds(),
+		},
+	})
+	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Dur("took", now.Sub(c.Started)).Msg("noop ready")
+	return nil
+}
+
+func (n *Nooper) announce(ctx context.Context, id string, ev protocol.Event) {
+	ev.Service = "nooper"
+	if err := n.conn.Announce(ctx, id, ev); err != nil {
+		n.log.Warn().Err(err).Str("event", ev.Type).Msg("announce")
+	}
+}

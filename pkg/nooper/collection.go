@@ -1,0 +1,260 @@
+package nooper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+)
+
+// Collection states.
+const (
+	StateCollecting = "collecting"
+	StateReady      = "ready"
+)
+
+// ErrUnknownCommit is returned for a revision the nooper has no noop of.
+var ErrUnknownCommit = errors.New("no noop of this revision")
+
+// Collection is the noop of one commit: which (host, revision) reports it
+// needs, which it has, and, once ready, the delta. It is kept in the noops
+// bucket under the commit's sha, so a restarted nooper resumes it.
+type Collection struct {
+	Schema int             `msgpack:"schema" json:"schema"`
+	Repo   string          `msgpack:"repo" json:"repo"`
+	Branch string          `msgpack:"branch" json:"branch"`
+	Commit protocol.Commit `msgpack:"commit" json:"commit"`
+	// Chain is the commit's first-parent ancestry, nearest first, as far
+	// as it is known: the parent, then the commits a host is compared with
+	// when the parent did not compile there.
+	Chain []string `msgpack:"chain" json:"chain"`
+	State string   `msgpack:"state" json:"state"`
+	Hosts []string `msgpack:"hosts" json:"hosts"`
+	// LastApplied maps a host to its last applied revision, when known.
+	LastApplied map[string]string `msgpack:"last_applied" json:"last_applied,omitempty"`
+	Needs       []Need            `msgpack:"needs" json:"needs"`
+	Started     time.Time         `msgpack:"started" json:"started"`
+	Deadline    time.Time         `msgpack:"deadline" json:"deadline"`
+	Finished    time.Time         `msgpack:"finished" json:"finished,omitempty"`
+	Result      *delta.Result     `msgpack:"result" json:"result,omitempty"`
+}
+
+// Need is one report the collection waits for.
+type Need struct {
+	Host     string `msgpack:"host" json:"host"`
+	Revision string `msgpack:"revision" json:"revision"`
+	// RunID is the last run asked for it; empty when a stored report was
+	// reused.
+	RunID    string    `msgpack:"run_id" json:"run_id,omitempty"`
+	Attempts int       `msgpack:"attempts" json:"attempts"`
+	Deadline time.Time `msgpack:"deadline" json:"deadline"`
+	Answered bool      `msgpack:"answered" json:"answered"`
+}
+
+// Parent is the commit's first parent, empty for a root commit.
+func (c *Collection) Parent() string {
+	if len(c.Commit.Parents) == 0 {
+		return ""
+	}
+	return c.Commit.Parents[0]
+}
+
+// answered counts the hosts whose commit report has arrived.
+func (c *Collection) answered() (n int) {
+	for _, need := range c.Needs {
+		if need.Revision == c.Commit.SHA && need.Answered {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *Collection) need(host, rev string) *Need {
+	for i := range c.Needs {
+		if c.Needs[i].Host == host && c.Needs[i].Revision == rev {
+			return &c.Needs[i]
+		}
+	}
+	return nil
+}
+
+// reportKey is the key of a host's report of a revision in the reports
+// bucket.
+func reportKey(rev, host string) string { return rev + "." + host }
+
+// store reads and writes collections and reports.
+type store struct {
+	noops   jetstream.KeyValue
+	reports jetstream.KeyValue
+	commits jetstream.KeyValue
+	hosts   jetstream.KeyValue
+}
+
+func openStore(ctx context.Context, js jetstream.JetStream) (*store, error) {
+	var s store
+	for name, kv := range map[string]*jetstream.KeyValue{"noops": &s.noops, "reports": &s.reports, "commits": &s.commits, "hosts": &s.hosts} {
+		b, err := js.KeyValue(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", name, err)
+		}
+		*kv = b
+	}
+	return &s, nil
+}
+
+func (s *store) collection(ctx context.Context, sha string) (*Collection, error) {
+	e, err := s.noops.Get(ctx, sha)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownCommit, sha)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read noop of %s: %w", sha, err)
+	}
+	var c Collection
+	if err := bus.Unmarshal(e.Value(), &c); err != nil {
+		return nil, fmt.Errorf("noop of %s: %w", sha, err)
+	}
+	return &c, nil
+}
+
+func (s *store) saveCollection(ctx context.Context, c *Collection) error {
+	c.Schema = protocol.SchemaVersion
+	data, err := bus.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.noops.Put(ctx, c.Commit.SHA, data); err != nil {
+		return fmt.Errorf("save noop of %s: %w", c.Commit.SHA, err)
+	}
+	return nil
+}
+
+// collecting lists the commits whose collection is not finished.
+func (s *store) collecting(ctx context.Context) ([]*Collection, error) {
+	keys, err := s.noops.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Collection
+	for k := range keys.Keys() {
+		c, err := s.collection(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if c.State == StateCollecting {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// resolve finds the full sha of a stored noop from a prefix.
+func (s *store) resolve(ctx context.Context, rev string) (string, error) {
+	if _, err := s.noops.Get(ctx, rev); err == nil {
+		return rev, nil
+	}
+	keys, err := s.noops.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return "", fmt.Errorf("%w: %s", ErrUnknownCommit, rev)
+		}
+		return "", err
+	}
+	var found []string
+	for k := range keys.Keys() {
+		if strings.HasPrefix(k, rev) {
+			found = append(found, k)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("%w: %s", ErrUnknownCommit, rev)
+	case 1:
+		return found[0], nil
+	default:
+		return "", fmt.Errorf("revision %s is ambiguous: %s", rev, strings.Join(found, ", "))
+	}
+}
+
+func (s *store) report(ctx context.Context, rev, host string) (*protocol.RunResult, error) {
+	e, err := s.reports.Get(ctx, reportKey(rev, host))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r protocol.RunResult
+	if err := bus.Unmarshal(e.Value(), &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (s *store) saveReport(ctx context.Context, r *protocol.RunResult) error {
+	data, err := bus.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.reports.Put(ctx, reportKey(r.Revision, r.Host), data); err != nil {
+		return fmt.Errorf("store report of %s on %s: %w", r.Revision, r.Host, err)
+	}
+	return nil
+}
+
+func (s *store) commit(ctx context.Context, sha string) (*protocol.Commit, error) {
+	e, err := s.commits.Get(ctx, sha)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c storedCommit
+	if err := bus.Unmarshal(e.Value(), &c); err != nil {
+		return nil, err
+	}
+	return &c.Commit, nil
+}
+
+type storedCommit struct {
+	Schema int             `msgpack:"schema"`
+	Commit protocol.Commit `msgpack:"commit"`
+}
+
+func (s *store) saveCommit(ctx context.Context, c protocol.Commit) error {
+	data, err := bus.Marshal(storedCommit{Schema: protocol.SchemaVersion, Commit: c})
+	if err != nil {
+		return err
+	}
+	_, err = s.commits.Put(ctx, c.SHA, data)
+	return err
+}
+
+// liveHosts lists the registered hosts and their last applied revisions.
+func (s *store) liveHosts(ctx context.Context) ([]protocol.HostInfo, error) {
+	keys, err := s.hosts.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var hosts []protocol.HostInfo
+	for k := range keys.Keys() {
+		e, err := s.hosts.Get(ctx, k)
+		if err != nil {
+			continue // expired between list and get
+		}
+		var h protocol.HostInfo
+		if err := bus.Unmarshal(e.Value(), &h); err != nil || bus.ValidHost(h.Host) != nil {
+			continue
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}

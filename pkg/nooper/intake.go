@@ -1,0 +1,161 @@
+package nooper
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+)
+
+// onCommitEvent starts a collection for each new commit on the branch's
+// first-parent chain. Side-branch commits of a merge are stored (their
+// metadata) but not nooped alone: they are never applied alone.
+func (n *Nooper) onCommitEvent(ctx context.Context, m jetstream.Msg) error {
+	var ev protocol.CommitEvent
+	if err := bus.Unmarshal(m.Data(), &ev); err != nil {
+		return err
+	}
+	if ev.New == "" || len(ev.Commits) == 0 {
+		return fmt.Errorf("%w: commit event for %s has no commits", bus.ErrMalformed, ev.Ref)
+	}
+	for _, c := range ev.Commits {
+		if err := n.store.saveCommit(ctx, c); err != nil {
+			return fmt.Errorf("store commit %s: %w", c.SHA, err)
+		}
+	}
+	log := n.log.With().Str("repo", ev.Repo).Str("branch", ev.Branch).Str("new", ev.New).Logger()
+	if !slices.Contains(n.opts.Branches, ev.Branch) {
+		log.Debug().Msg("branch not nooped")
+		return nil
+	}
+	chain := firstParentChain(ev)
+	hosts, err := n.store.liveHosts(ctx)
+	if err != nil {
+		return fmt.Errorf("list hosts: %w", err)
+	}
+	log.Info().Int("commits", len(ev.Commits)).Int("to_noop", len(chain)).Int("hosts", len(hosts)).Msg("commit event")
+	for _, c := range chain {
+		if err := n.start(ctx, ev, c, hosts); err != nil {
+			return err
+		}
+	}
+	signal(n.wake)
+	return nil
+}
+
+// firstParentChain returns the event's commits on the first-parent chain
+// from New, oldest first.
+func firstParentChain(ev protocol.CommitEvent) []protocol.Commit {
+	byID := map[string]protocol.Commit{}
+	for _, c := range ev.Commits {
+		byID[c.SHA] = c
+	}
+	var chain []protocol.Commit
+	for sha := ev.New; ; {
+		c, ok := byID[sha]
+		if !ok {
+			break
+		}
+		chain = append(chain, c)
+		delete(byID, sha) // guards against a cycle in a bad event
+		if len(c.Parents) == 0 {
+			break
+		}
+		sha = c.Parents[0]
+	}
+	slices.Reverse(chain)
+	return chain
+}
+
+// start creates the collection of commit c unless it exists.
+func (n *Nooper) start(ctx context.Context, ev protocol.CommitEvent, c protocol.Commit, hosts []protocol.HostInfo) error {
+	if _, err := n.store.collection(ctx, c.SHA); err == nil {
+		n.log.Info().Str("commit", c.SHA).Msg("already nooped")
+		return nil
+	}
+	now := n.opts.Now().UTC()
+	col := &Collection{
+		Repo: ev.Repo, Branch: ev.Branch, Commit: c, State: StateCollecting,
+		Started: now, Deadline: now.Add(n.opts.CollectionTimeout),
+		LastApplied: map[string]string{},
+	}
+	if p := col.Parent(); p != "" {
+		col.Chain = []string{p}
+	}
+	for _, h := range hosts {
+		col.Hosts = append(col.Hosts, h.Host)
+		col.Needs = append(col.Needs, Need{Host: h.Host, Revision: c.SHA})
+		if p := col.Parent(); p != "" {
+			col.Needs = append(col.Needs, Need{Host: h.Host, Revision: p})
+		}
+		if h.LastApplied != "" && h.LastApplied != c.SHA {
+			col.LastApplied[h.Host] = h.LastApplied
+			if col.need(h.Host, h.LastApplied) == nil {
+				col.Needs = append(col.Needs, Need{Host: h.Host, Revision: h.LastApplied})
+			}
+		}
+	}
+	sort.Strings(col.Hosts)
+	if err := n.store.saveCollection(ctx, col); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.active[c.SHA] = col
+	n.mu.Unlock()
+	text := fmt.Sprintf("nooping %s %q on %d hosts", short(c.SHA), c.Subject, len(col.Hosts))
+	n.announce(ctx, "noop.started:"+c.SHA, protocol.Event{
+		Type: "noop.started", Repo: ev.Repo, Commit: c.SHA, Text: text,
+		Data: map[string]any{"hosts": len(col.Hosts), "branch": ev.Branch},
+	})
+	return nil
+}
+
+// onReport stores a host's noop report for reuse and wakes the collector.
+func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
+	var r protocol.RunResult
+	if err := bus.Unmarshal(m.Data(), &r); err != nil {
+		return err
+	}
+	_, host, err := bus.SplitKindHost(bus.ReportPrefix, m.Subject())
+	if err != nil {
+		return fmt.Errorf("%w: %v", bus.ErrMalformed, err)
+	}
+	if r.Host != host || r.Revision == "" || r.Report == nil && r.Outcome != protocol.OutcomeExpired {
+		return fmt.Errorf("%w: report %q for host %q revision %q on %s", bus.ErrMalformed, r.RunID, r.Host, r.Revision, m.Subject())
+	}
+	if r.Outcome == protocol.OutcomeExpired {
+		n.log.Info().Str("host", host).Str("run", r.RunID).Msg("a run expired before the host ran it")
+		return nil
+	}
+	if err := n.store.saveReport(ctx, &r); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	for _, c := range n.active {
+		if need := c.need(host, r.Revision); need != nil {
+			need.Answered = true
+		}
+	}
+	n.mu.Unlock()
+	signal(n.wake)
+	return nil
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,181 @@
+// Package nooper turns each new commit into its delta noop: it asks every
+// host for noops of the commit and its first parent (and of the host's last
+// applied revision), collects the reports, subtracts, groups identical
+// changes across hosts, stores the result and announces it. Its state lives
+// in the noops bucket, so a restarted nooper resumes where it was.
+package nooper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/delta"
+)
+
+// Options configures the nooper. The zero value works; defaults are set in
+// New.
+type Options struct {
+	// Branches are the branches whose commits are nooped; default main.
+	Branches []string
+	// RunTimeout is how long a host has to answer one run before it is
+	// asked again; default 10 minutes.
+	RunTimeout time.Duration
+	// CollectionTimeout is how long a commit's noop waits for all hosts
+	// before it is finished with the missing ones listed; default 30m.
+	CollectionTimeout time.Duration
+	// MaxAttempts bounds how often a host is asked for the same noop;
+	// default 3.
+	MaxAttempts int
+	// BaselineDepth is how many earlier commits are tried when a host's
+	// parent noop failed; default 5.
+	BaselineDepth int
+	// Tick is how often deadlines are checked; default 1s.
+	Tick    time.Duration
+	Delta   delta.Options
+	Log     zerolog.Logger
+	Now     func() time.Time
+	Durable string // consumer name prefix; default "nooper"
+}
+
+// Nooper is the service. Create it with New, start it with Run.
+type Nooper struct {
+	opts  Options
+	conn  *bus.Conn
+	store *store
+	log   zerolog.Logger
+	wake  chan struct{}
+
+	mu sync.Mutex
+	// active are the collections in progress, by commit sha.
+	active map[string]*Collection
+	// lastProgress remembers the last progress announced per commit.
+	lastProgress map[string]int
+}
+
+// New checks the options and opens the buckets.
+func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
+	if len(o.Branches) == 0 {
+		o.Branches = []string{"main"}
+	}
+	if o.RunTimeout == 0 {
+		o.RunTimeout = 10 * time.Minute
+	}
+	if o.CollectionTimeout == 0 {
+		o.CollectionTimeout = 30 * time.Minute
+	}
+	if o.CollectionTimeout < o.RunTimeout {
+		return nil, fmt.Errorf("nooper: collection timeout %s is shorter than the run timeout %s", o.CollectionTimeout, o.RunTimeout)
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 3
+	}
+	if o.BaselineDepth == 0 {
+		o.BaselineDepth = 5
+	}
+	if o.Tick == 0 {
+		o.Tick = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Durable == "" {
+		o.Durable = "nooper"
+	}
+	st, err := openStore(ctx, conn.JS)
+	if err != nil {
+		return nil, fmt.Errorf("nooper: %w", err)
+	}
+	return &Nooper{
+		opts: o, conn: conn, store: st,
+		log:          o.Log.With().Str("component", "nooper").Logger(),
+		wake:         make(chan struct{}, 1),
+		active:       map[string]*Collection{},
+		lastProgress: map[string]int{},
+	}, nil
+}
+
+// Run consumes commit events and reports until ctx is cancelled, resuming
+// the collections a previous run left unfinished.
+func (n *Nooper) Run(ctx context.Context) error {
+	resumed, err := n.store.collecting(ctx)
+	if err != nil {
+		return fmt.Errorf("nooper: resume: %w", err)
+	}
+	for _, c := range resumed {
+		n.active[c.Commit.SHA] = c
+		n.log.Info().Str("commit", c.Commit.SHA).Int("answered", c.answered()).Int("hosts", len(c.Hosts)).Msg("resuming a noop collection")
+	}
+
+	commits, err := n.conn.JS.CreateOrUpdateConsumer(ctx, "COMMITS", jetstream.ConsumerConfig{
+		Durable:       n.opts.Durable + "-commits",
+		Description:   "nooper: commit events to noop",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 1, // commit events in push order
+		FilterSubject: bus.CommitPrefix + ">",
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return fmt.Errorf("nooper: commits consumer: %w", err)
+	}
+	reports, err := n.conn.JS.CreateOrUpdateConsumer(ctx, "REPORTS", jetstream.ConsumerConfig{
+		Durable:       n.opts.Durable + "-reports",
+		Description:   "nooper: every host's noop reports",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 1000,
+		FilterSubject: bus.ReportPrefix + "noop.>",
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return fmt.Errorf("nooper: reports consumer: %w", err)
+	}
+	cc, err := commits.Consume(func(m jetstream.Msg) { n.handle(ctx, m, n.onCommitEvent) })
+	if err != nil {
+		return fmt.Errorf("nooper: consume commits: %w", err)
+	}
+	defer cc.Stop()
+	rc, err := reports.Consume(func(m jetstream.Msg) { n.handle(ctx, m, n.onReport) })
+	if err != nil {
+		return fmt.Errorf("nooper: consume reports: %w", err)
+	}
+	defer rc.Stop()
+	n.log.Info().Int("resumed", len(resumed)).Msg("nooper started")
+
+	tick := time.NewTicker(n.opts.Tick)
+	defer tick.Stop()
+	for {
+		n.step(ctx)
+		select {
+		case <-ctx.Done():
+			n.log.Info().Msg("nooper stopping")
+			return nil
+		case <-tick.C:
+		case <-n.wake:
+		}
+	}
+}
+
+// handle runs a message handler with the bus's delivery rules: a malformed
+// message is rejected with its reason and never redelivered; any other
+// error is retried after a pause; success is acknowledged.
+func (n *Nooper) handle(ctx context.Context, m jetstream.Msg, h func(context.Context, jetstream.Msg) error) {
+	err := h(ctx, m)
+	switch {
+	case err == nil:
+		_ = m.Ack()
+	case errors.Is(err, bus.ErrMalformed):
+		n.conn.Reject(ctx, "nooper", m.Subject(), err)
+		_ = m.TermWithReason(err.Error())
+	default:
+		n.log.Warn().Err(err).Str("subject", m.Subject()).Msg("message not processed; retrying")
+		_ = m.NakWithDelay(5 * time.Second)
+	}
+}

@@ -1,0 +1,21 @@
+package nooper
+
+import (
+	"context"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Load returns the stored noop collection of rev (a full sha or an
+// unambiguous prefix). It wraps ErrUnknownCommit when there is none.
+func Load(ctx context.Context, js jetstream.JetStream, rev string) (*Collection, error) {
+	st, err := openStore(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	sha, err := st.resolve(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	return st.collection(ctx, sha)
+}

@@ -1,0 +1,198 @@
+package review
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/report"
+)
+
+// Markdown renders the document for people. Sections, in order: header
+// (commit, subject, author, progress), the commit's changes ("No changes."
+// when none), errors, withdrawn changes, hosts compared with another
+// baseline, drift, ignored noise and hosts that did not answer. Empty
+// sections are left out, except the changes. Diffs are trimmed to Context
+// lines. Markdown never fails; its output depends on doc alone.
+func Markdown(doc Document) string {
+	var b strings.Builder
+	header(&b, doc)
+	r := doc.Result
+	if r == nil {
+		b.WriteString("\nNo noop results yet.\n")
+		return b.String()
+	}
+	b.WriteString("\n## Changes\n")
+	if len(r.Groups) == 0 {
+		b.WriteString("\nNo changes.\n")
+	}
+	for _, g := range r.Groups {
+		group(&b, g)
+	}
+	if len(r.Errors) > 0 {
+		b.WriteString("\n## Errors\n\n")
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "- **%s**:\n%s", CompressHosts(e.Hosts), fence("", e.Message+"\n"))
+		}
+	}
+	if len(r.Withdrawn) > 0 {
+		b.WriteString("\n## Withdrawn\n\nPending in the parent's noop, no longer in this commit's:\n")
+		for _, g := range r.Withdrawn {
+			group(&b, g)
+		}
+	}
+	baselines(&b, r.Baselines)
+	if len(r.Drift) > 0 {
+		b.WriteString("\n## Drift\n\nWhat the noop of the last applied revision shows (not this commit's doing):\n")
+		for _, g := range r.Drift {
+			group(&b, g)
+		}
+	}
+	if len(r.Ignored) > 0 {
+		b.WriteString("\n## Ignored\n\n")
+		for _, n := range r.Ignored {
+			fmt.Fprintf(&b, "- `%s[%s]` (%s): %s on %s\n", n.Type, n.Title, n.Purpose,
+				strings.Join(n.Resources, ", "), CompressHosts(n.Hosts))
+		}
+	}
+	if len(r.Unanswered) > 0 {
+		if doc.Complete {
+			b.WriteString("\n## Did not answer\n\n")
+		} else {
+			b.WriteString("\n## Still running\n\n")
+		}
+		fmt.Fprintf(&b, "%s\n", CompressHosts(r.Unanswered))
+	}
+	return b.String()
+}
+
+func header(b *strings.Builder, doc Document) {
+	c := doc.Commit
+	fmt.Fprintf(b, "# Noop of %s: %s\n\n", short(c.SHA), c.Subject)
+	fmt.Fprintf(b, "- **Commit:** `%s` by %s", c.SHA, c.Author)
+	if c.AuthorEmail != "" {
+		fmt.Fprintf(b, " <%s>", c.AuthorEmail)
+	}
+	b.WriteString("\n")
+	if doc.Repo != "" || doc.Branch != "" {
+		fmt.Fprintf(b, "- **Repository:** %s, branch %s\n", doc.Repo, doc.Branch)
+	}
+	r := doc.Result
+	if r == nil {
+		return
+	}
+	if r.Parent != "" {
+		fmt.Fprintf(b, "- **Compared with:** `%s` (first parent)\n", short(r.Parent))
+	}
+	answered := len(r.Hosts) - len(r.Unanswered)
+	fmt.Fprintf(b, "- **Hosts:** %d of %d answered", answered, len(r.Hosts))
+	if !doc.Complete {
+		b.WriteString(" (noop still running: this review is partial)")
+	}
+	b.WriteString("\n")
+}
+
+// group renders one change group.
+func group(b *strings.Builder, g delta.Group) {
+	r := g.Resource
+	fmt.Fprintf(b, "\n### %s\n\n", r.ID)
+	if r.DefineType != "" {
+		fmt.Fprintf(b, "- **Define type:** %s\n", r.DefineType)
+	}
+	if r.File != "" {
+		fmt.Fprintf(b, "- **Source:** %s:%d\n", r.File, r.Line)
+	}
+	fmt.Fprintf(b, "- **Hosts:** %s\n", CompressHosts(g.Hosts))
+	for _, e := range r.Events {
+		event(b, e)
+	}
+	for _, l := range r.Logs {
+		fmt.Fprintf(b, "- Log: %s\n", l)
+	}
+	if r.Failed {
+		b.WriteString("- **Failed**\n")
+	}
+	if g.ChangedDuringNoop {
+		b.WriteString("\n> **Warning:** changed during the noop (noop => false): this already happened on these hosts.\n")
+	}
+	if r.Diff != "" {
+		b.WriteString("\n" + fence("diff", delta.TrimDiff(r.Diff, Context)))
+	}
+	fmt.Fprintf(b, "\n<sub>group %s</sub>\n", g.ID)
+}
+
+func event(b *strings.Builder, e report.Event) {
+	prev, want := e.Previous, e.Desired
+	if prev == "" {
+		prev = "(none)"
+	}
+	if want == "" {
+		want = "(none)"
+	}
+	fmt.Fprintf(b, "- `%s`: `%s` → `%s`", e.Property, prev, want)
+	if e.Status != "noop" && e.Status != "" {
+		fmt.Fprintf(b, " (%s)", e.Status)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(b, ": %s", e.Message)
+	}
+	b.WriteString("\n")
+}
+
+// baselines renders the baseline notes, hosts with the same note together.
+func baselines(b *strings.Builder, notes []delta.BaselineNote) {
+	if len(notes) == 0 {
+		return
+	}
+	type key struct{ rev, reason string }
+	hosts := map[key][]string{}
+	var keys []key
+	for _, n := range notes {
+		k := key{n.Revision, n.Reason}
+		if _, ok := hosts[k]; !ok {
+			keys = append(keys, k)
+		}
+		hosts[k] = append(hosts[k], n.Host)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].rev != keys[j].rev {
+			return keys[i].rev < keys[j].rev
+		}
+		return keys[i].reason < keys[j].reason
+	})
+	b.WriteString("\n## Compared with another revision\n\n")
+	for _, k := range keys {
+		with := "nothing"
+		if k.rev != "" {
+			with = "`" + short(k.rev) + "`"
+		}
+		fmt.Fprintf(b, "- %s: compared with %s, as %s.\n", CompressHosts(hosts[k]), with, k.reason)
+	}
+}
+
+// fence wraps text in a code fence longer than any backtick run in it, so
+// a diff of a Markdown file cannot end the block early.
+func fence(lang, text string) string {
+	n := 3
+	for run, i := 0, 0; i < len(text); i++ {
+		if text[i] == '`' {
+			run++
+			n = max(n, run+1)
+		} else {
+			run = 0
+		}
+	}
+	f := strings.Repeat("`", n)
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	return f + lang + "\n" + text + f + "\n"
+}
+
+func short(sha string) string {
+	if len(sha) > 10 {
+		return sha[:10]
+	}
+	return sha
+}

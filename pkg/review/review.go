@@ -1,0 +1,90 @@
+// Package review renders the delta of a commit as a review document:
+// Markdown for people (GitHub, chat) in the manner of heckler's noop
+// issues, and JSON of a stable, documented shape for tools
+// (docs/review-json.md). It is pure: no I/O, no clock.
+package review
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/report"
+)
+
+// Context is the number of context lines shown around each change of a
+// diff. Puppet's diffs arrive with the whole file as context.
+const Context = 3
+
+// JSONSchema is the version of the JSON shape written by JSON; it changes
+// only when a field changes meaning or goes away.
+const JSONSchema = 1
+
+// Document is one commit's review.
+type Document struct {
+	Repo   string
+	Branch string
+	Commit protocol.Commit
+	// Result is the commit's delta; nil renders as "no noop yet".
+	Result *delta.Result
+	// Complete is false while hosts are still running the noop: their
+	// absence is then "still running", not "did not answer".
+	Complete bool
+}
+
+// jsonDocument is the JSON shape of a Document, documented in
+// docs/review-json.md.
+type jsonDocument struct {
+	Schema   int             `json:"schema"`
+	Repo     string          `json:"repo"`
+	Branch   string          `json:"branch"`
+	Commit   protocol.Commit `json:"commit"`
+	Complete bool            `json:"complete"`
+	Result   *delta.Result   `json:"result"`
+}
+
+// JSON returns the document as indented JSON: diffs trimmed to Context
+// lines as in the Markdown, and without the per-host deltas (Result.PerHost),
+// which the groups summarize. The document is not modified.
+func JSON(doc Document) ([]byte, error) {
+	out := jsonDocument{
+		Schema: JSONSchema, Repo: doc.Repo, Branch: doc.Branch,
+		Commit: doc.Commit, Complete: doc.Complete, Result: trimmed(doc.Result),
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode review: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// trimmed returns a copy of r for display: diffs trimmed, PerHost dropped.
+func trimmed(r *delta.Result) *delta.Result {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.PerHost = nil
+	c.Groups, c.Withdrawn, c.Drift = trimGroups(r.Groups), trimGroups(r.Withdrawn), trimGroups(r.Drift)
+	return &c
+}
+
+func trimGroups(gs []delta.Group) []delta.Group {
+	if gs == nil {
+		return nil
+	}
+	out := make([]delta.Group, len(gs))
+	for i, g := range gs {
+		g.Resource = trimResource(g.Resource)
+		out[i] = g
+	}
+	return out
+}
+
+func trimResource(r report.Resource) report.Resource {
+	if r.Diff != "" {
+		r.Diff = delta.TrimDiff(r.Diff, Context)
+	}
+	return r
+}
