@@ -109,18 +109,27 @@ func (f *fleet) push(t *testing.T, step int) string {
 	return strings.TrimSpace(run(t, f.work, "git", "rev-parse", "HEAD"))
 }
 
-// waitReady waits for the noop of sha to be announced and returns it.
+// waitReady waits for the noop of sha to be stored as ready (polling the
+// noops bucket, which also works across a restart of the bus) and checks
+// that it was announced.
 func (f *fleet) waitReady(t *testing.T, sha string, timeout time.Duration) *nooper.Collection {
 	t.Helper()
+	var c *nooper.Collection
 	eventually(t, timeout, "noop of "+sha+" ready", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		got, err := nooper.Load(ctx, f.conn.JS, sha)
+		if err != nil || got.State != nooper.StateReady {
+			return false
+		}
+		c = got
+		return true
+	})
+	if c.Result == nil {
+		t.Fatalf("noop of %s ready without a result", sha)
+	}
+	eventually(t, 10*time.Second, "noop.ready event of "+sha, func() bool {
 		return f.ready.find(func(ev protocol.Event) bool { return ev.Commit == sha }) != nil
 	})
-	c, err := nooper.Load(context.Background(), f.conn.JS, sha)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.State != nooper.StateReady || c.Result == nil {
-		t.Fatalf("noop of %s announced but stored as %s", sha, c.State)
-	}
 	return c
 }
