@@ -61,8 +61,14 @@ func TestAgentKilledMidNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(logText), busy); n < 2 {
-		t.Errorf("run %s appears %d times in the agent's log, want it started twice", busy, n)
+	starts := 0
+	for _, line := range strings.Split(string(logText), "\n") {
+		if strings.Contains(line, "run started") && strings.Contains(line, busy) {
+			starts++
+		}
+	}
+	if starts != 2 {
+		t.Errorf("run %s started %d times in the agent's log, want twice (before and after the kill)", busy, starts)
 	}
 	for _, need := range c.Needs {
 		if need.Attempts != 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,6 +32,9 @@ func (a *Agent) onLiveRun(msg *nats.Msg) {
 		}
 	}
 	signal(a.wake)
+	// The live copy can arrive before RUNS has stored the run, so the
+	// catch-up it wakes may find nothing: look again a little later.
+	time.AfterFunc(250*time.Millisecond, func() { signal(a.wake) })
 }
 
 // catchUp executes, in stream order, every run of this host stored after
