@@ -64,6 +64,9 @@ exits 0, and the next push or 'committer watch' publishes what is missing.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := daemon.SignalContext()
 			defer stop()
+			if !cmd.Flags().Changed("log-level") {
+				o.log.Level = "warn" // git shows the hook's output to the pusher
+			}
 			log, err := o.log.Logger(os.Stderr, "committer")
 			if err != nil {
 				return err

@@ -47,7 +47,7 @@ func (e *PuppetExecutor) Execute(ctx context.Context, req protocol.RunRequest) *
 		Schema: protocol.SchemaVersion, RunID: req.ID, Kind: req.Kind, Host: e.Host,
 		Revision: req.Revision, StartedAt: now().UTC(),
 	}
-	rep, parse, err := e.run(ctx, req)
+	rep, parse, err := e.run(ctx, req, res)
 	res.FinishedAt = now().UTC()
 	var noReport *noReportError
 	switch {
@@ -79,7 +79,7 @@ func (e *noReportError) Error() string { return strings.Join(e.errs, "; ") }
 
 // run returns the parsed report, and the parse options also used to
 // normalize the errors of a run that produced none.
-func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest) (*report.Report, report.ParseOptions, error) {
+func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest, res *protocol.RunResult) (*report.Report, report.ParseOptions, error) {
 	parse := report.ParseOptions{HostRoot: e.Root}
 	dir, err := e.Checkouts.Checkout(ctx, req.Revision)
 	if err != nil && e.Fetch != nil && ctx.Err() == nil {
@@ -93,6 +93,9 @@ func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest) (*rep
 	}
 	parse.CodeDir = dir
 	out, err := e.Puppet.Run(ctx, dir, req.Kind == protocol.KindNoop)
+	if out != nil {
+		res.PuppetSeconds = out.Duration.Seconds()
+	}
 	if err != nil {
 		if errors.Is(err, puppet.ErrTimeout) {
 			return nil, parse, err

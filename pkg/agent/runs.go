@@ -103,9 +103,9 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 			return false
 		}
 		a.beat(ctx, "")
-		ev := log.Info().Str("outcome", res.Outcome).Dur("took", res.FinishedAt.Sub(res.StartedAt))
+		ev := log.Info().Str("outcome", res.Outcome).Dur("took", res.FinishedAt.Sub(res.StartedAt)).Float64("puppet_seconds", res.PuppetSeconds)
 		if res.Report != nil {
-			ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed).Float64("puppet_seconds", res.Report.Seconds)
+			ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)
 		}
 		ev.Msg("run finished")
 	}
