@@ -69,6 +69,14 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("nooper show lacks %q:\n%s", want, out)
 		}
 	}
+	resp, err := f.conn.NC.Request(nooper.ShowSubject, []byte(merge), 10*time.Second)
+	if err != nil {
+		t.Fatalf("ask the nooper's micro service: %v", err)
+	}
+	if !strings.Contains(string(resp.Data), `"File[/etc/issue]"`) {
+		t.Errorf("micro service show: %s", resp.Data)
+	}
+
 	if out := runFail(t, f.dir, filepath.Join(binaries(t), "nooper"), "show", "--nats-url", f.url, "deadbeef"); !strings.Contains(out, "no noop of this revision") {
 		t.Errorf("show of an unknown revision: %s", out)
 	}

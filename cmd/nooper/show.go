@@ -48,7 +48,7 @@ unambiguous prefix. It connects to a running bus (--nats-url).`,
 			if err != nil {
 				return err
 			}
-			doc := review.Document{Repo: c.Repo, Branch: c.Branch, Commit: c.Commit, Result: c.Result, Complete: c.State == nooper.StateReady}
+			doc := c.Document()
 			if asJSON {
 				data, err := review.JSON(doc)
 				if err != nil {

@@ -42,6 +42,8 @@ type Options struct {
 	Log     zerolog.Logger
 	Now     func() time.Time
 	Durable string // consumer name prefix; default "nooper"
+	// Version is reported on the micro-service API.
+	Version string
 }
 
 // Nooper is the service. Create it with New, start it with Run.
@@ -87,6 +89,9 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 	}
 	if o.Durable == "" {
 		o.Durable = "nooper"
+	}
+	if o.Version == "" {
+		o.Version = "0.1.0"
 	}
 	st, err := openStore(ctx, conn.JS)
 	if err != nil {
@@ -147,6 +152,11 @@ func (n *Nooper) Run(ctx context.Context) error {
 		return fmt.Errorf("nooper: consume reports: %w", err)
 	}
 	defer rc.Stop()
+	svc, err := n.addService(ctx, n.opts.Version)
+	if err != nil {
+		return fmt.Errorf("nooper: micro service: %w", err)
+	}
+	defer svc.Stop() //nolint:errcheck // best effort at shutdown
 	n.log.Info().Int("resumed", len(resumed)).Msg("nooper started")
 
 	tick := time.NewTicker(n.opts.Tick)

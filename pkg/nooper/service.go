@@ -1,0 +1,59 @@
+package nooper
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/balcony-dev/balcony/pkg/review"
+)
+
+// ShowSubject answers requests whose payload is a revision with the JSON
+// review document of its noop (docs/review-json.md).
+const ShowSubject = "balcony.nooper.show"
+
+// addService registers the nooper on the NATS micro-service API, so that
+// `nats micro ls` lists it and tools can ask it for a review.
+func (n *Nooper) addService(ctx context.Context, version string) (micro.Service, error) {
+	svc, err := micro.AddService(n.conn.NC, micro.Config{
+		Name:        "balcony-nooper",
+		Version:     version,
+		Description: "delta noops of each commit: show <revision> returns the review JSON",
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = svc.AddEndpoint("show", micro.HandlerFunc(func(req micro.Request) {
+		rev := strings.TrimSpace(string(req.Data()))
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		c, err := Load(rctx, n.conn.JS, rev)
+		if errors.Is(err, ErrUnknownCommit) {
+			_ = req.Error("404", err.Error(), nil)
+			return
+		}
+		if err != nil {
+			_ = req.Error("500", err.Error(), nil)
+			return
+		}
+		data, err := review.JSON(c.Document())
+		if err != nil {
+			_ = req.Error("500", err.Error(), nil)
+			return
+		}
+		_ = req.Respond(data)
+	}), micro.WithEndpointSubject(ShowSubject))
+	if err != nil {
+		_ = svc.Stop()
+		return nil, err
+	}
+	return svc, nil
+}
+
+// Document is the review document of the collection.
+func (c *Collection) Document() review.Document {
+	return review.Document{Repo: c.Repo, Branch: c.Branch, Commit: c.Commit, Result: c.Result, Complete: c.State == StateReady}
+}
