@@ -65,6 +65,51 @@ type Agent struct {
 
 	mu   sync.Mutex
 	busy string // the run in progress
+	// live are the runs received live and not read from RUNS yet, with
+	// the number of catch-ups that missed them.
+	live map[string]int
+}
+
+// sawLive records a run received live.
+func (a *Agent) sawLive(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.live == nil {
+		a.live = map[string]int{}
+	}
+	a.live[id] = 0
+}
+
+// read records that a run was read from RUNS.
+func (a *Agent) read(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.live, id)
+}
+
+func (a *Agent) unread() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.live)
+}
+
+// giveUp forgets live runs that catch-up missed many times (a live
+// message never stored, say, because its publisher bypassed JetStream) and
+// tells whether any was forgotten.
+func (a *Agent) giveUp() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	gave := false
+	for id, misses := range a.live {
+		if misses >= 5 {
+			a.log.Warn().Str("run", id).Msg("a run received live was never found in RUNS")
+			delete(a.live, id)
+			gave = true
+			continue
+		}
+		a.live[id] = misses + 1
+	}
+	return gave
 }
 
 func (a *Agent) busyRun() string {
@@ -127,9 +172,9 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Agent, error) {
 }
 
 // Run registers the host, then receives and executes runs until ctx is
-// cancelled. A run in progress when ctx is cancelled is finished first
-// unless it takes past the executor's own timeout. Run closes the agent's
-// state when it returns.
+// cancelled. A run in progress when ctx is cancelled is stopped and not
+// recorded as finished, so it runs again at the next start. Run closes the
+// agent's state when it returns.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.cursor.Close()
 	a.started = a.opts.Now()
@@ -158,17 +203,32 @@ func (a *Agent) Run(ctx context.Context) error {
 	signal(a.wake) // catch up on what arrived while we were away
 	poll := time.NewTicker(a.opts.Poll)
 	defer poll.Stop()
+	// A live run can arrive before RUNS has stored it; the catch-up then
+	// finds nothing, and is retried with backoff until the run is read.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	backoff := time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			a.log.Info().Msg("agent stopping")
 			return nil
 		case <-a.wake:
+			backoff = 0
 		case <-poll.C:
+		case <-retry.C:
 		}
 		if err := a.catchUp(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("catching up on runs")
 		}
+		if a.unread() == 0 {
+			continue
+		}
+		backoff = min(max(2*backoff, 20*time.Millisecond), 2*time.Second)
+		if backoff == 2*time.Second && a.giveUp() {
+			continue // the poll will find them if they ever are stored
+		}
+		retry.Reset(backoff)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,9 +17,12 @@ import (
 // run loop, which reads RUNS by sequence: that way a run is executed in
 // order and exactly once whether it arrived live or by catch-up.
 func (a *Agent) onLiveRun(msg *nats.Msg) {
+	var req protocol.RunRequest
+	if bus.Unmarshal(msg.Data, &req) == nil && req.ID != "" {
+		a.sawLive(req.ID)
+	}
 	if busy := a.busyRun(); busy != "" {
-		var req protocol.RunRequest
-		if bus.Unmarshal(msg.Data, &req) == nil && req.ID != busy {
+		if req.ID != "" && req.ID != busy {
 			ev := protocol.Event{
 				Type: "run.queued", Host: a.opts.Host, Commit: req.Revision, Service: "agent",
 				Text: fmt.Sprintf("%s: %s of %s waits for %s to finish", a.opts.Host, req.Kind, short(req.Revision), busy),
@@ -32,9 +34,6 @@ func (a *Agent) onLiveRun(msg *nats.Msg) {
 		}
 	}
 	signal(a.wake)
-	// The live copy can arrive before RUNS has stored the run, so the
-	// catch-up it wakes may find nothing: look again a little later.
-	time.AfterFunc(250*time.Millisecond, func() { signal(a.wake) })
 }
 
 // catchUp executes, in stream order, every run of this host stored after
@@ -70,6 +69,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		a.conn.Reject(ctx, "agent", msg.Subject, err)
 		return true
 	}
+	a.read(req.ID)
 	kind, host, err := bus.SplitKindHost(bus.RunPrefix, msg.Subject)
 	if err == nil && (req.Host != host || req.Kind != kind) {
 		err = fmt.Errorf("run %s is for %s %s but was sent on %s", req.ID, req.Kind, req.Host, msg.Subject)
@@ -109,7 +109,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		}
 		ev.Msg("run finished")
 	}
-	if err := a.publish(ctx, res); err != nil {
+	if err := a.publish(context.WithoutCancel(ctx), res); err != nil { // a finished run is reported even at shutdown
 		log.Warn().Err(err).Msg("could not publish the run's result; it runs again")
 		return false
 	}

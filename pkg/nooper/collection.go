@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/delta"
@@ -136,8 +137,10 @@ func (s *store) saveCollection(ctx context.Context, c *Collection) error {
 	return nil
 }
 
-// collecting lists the commits whose collection is not finished.
-func (s *store) collecting(ctx context.Context) ([]*Collection, error) {
+// collecting lists the commits whose collection is not finished. A record
+// that cannot be read is logged and skipped: one bad record must not keep
+// the nooper from starting.
+func (s *store) collecting(ctx context.Context, log zerolog.Logger) ([]*Collection, error) {
 	keys, err := s.noops.ListKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -146,7 +149,8 @@ func (s *store) collecting(ctx context.Context) ([]*Collection, error) {
 	for k := range keys.Keys() {
 		c, err := s.collection(ctx, k)
 		if err != nil {
-			return nil, err
+			log.Warn().Err(err).Str("key", k).Msg("skipping an unreadable noop record")
+			continue
 		}
 		if c.State == StateCollecting {
 			out = append(out, c)

@@ -89,6 +89,13 @@ func (n *Nooper) start(ctx context.Context, ev protocol.CommitEvent, c protocol.
 	}
 	for _, h := range hosts {
 		col.Hosts = append(col.Hosts, h.Host)
+		if now.Sub(h.Seen) > n.opts.StaleHost {
+			// Listed, never dropped, but not asked: it would only answer
+			// by timing out MaxAttempts times.
+			n.log.Info().Str("host", h.Host).Time("seen", h.Seen).Msg("host has no recent heartbeat; not asking it")
+			col.Needs = append(col.Needs, Need{Host: h.Host, Revision: c.SHA, Attempts: n.opts.MaxAttempts, Deadline: now})
+			continue
+		}
 		col.Needs = append(col.Needs, Need{Host: h.Host, Revision: c.SHA})
 		if p := col.Parent(); p != "" {
 			col.Needs = append(col.Needs, Need{Host: h.Host, Revision: p})

@@ -36,6 +36,10 @@ type Options struct {
 	// BaselineDepth is how many earlier commits are tried when a host's
 	// parent noop failed; default 5.
 	BaselineDepth int
+	// StaleHost is how long a host may go without a heartbeat and still be
+	// asked for noops; staler hosts are listed as not answering without
+	// being asked. Default 1 hour.
+	StaleHost time.Duration
 	// Tick is how often deadlines are checked; default 1s.
 	Tick    time.Duration
 	Delta   delta.Options
@@ -81,6 +85,9 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 	if o.BaselineDepth == 0 {
 		o.BaselineDepth = 5
 	}
+	if o.StaleHost == 0 {
+		o.StaleHost = time.Hour
+	}
 	if o.Tick == 0 {
 		o.Tick = time.Second
 	}
@@ -109,7 +116,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 // Run consumes commit events and reports until ctx is cancelled, resuming
 // the collections a previous run left unfinished.
 func (n *Nooper) Run(ctx context.Context) error {
-	resumed, err := n.store.collecting(ctx)
+	resumed, err := n.store.collecting(ctx, n.log)
 	if err != nil {
 		return fmt.Errorf("nooper: resume: %w", err)
 	}
