@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +128,25 @@ func countReports(t *testing.T, f *fleet, host, runID string) int {
 		}
 		seq = msg.Sequence + 1
 	}
+}
+
+// TestPushWhileBusDown pushes while the bus is down: the push goes through
+// at once and the hook says the commits will be published later; the next
+// push publishes them too, and both commits are nooped.
+func TestPushWhileBusDown(t *testing.T) {
+	f := newFleet(t, []string{"statler.example.com"})
+	f.nooper.stop()
+
+	out := run(t, f.dir, filepath.Join(repoRoot(), "scripts", "sample-repo.sh"), "step", "1", f.work)
+	if !strings.Contains(out, "could not reach the bus") || !strings.Contains(out, "main will be published by the next push") {
+		t.Errorf("the hook did not say the push waits for the bus:\n%s", out)
+	}
+	first := strings.TrimSpace(run(t, f.work, "git", "rev-parse", "HEAD"))
+
+	f.startNooper(t)
+	second := f.push(t, 2)
+	c := f.waitReady(t, first, 3*time.Minute)
+	onlyGroup(t, c, "File[/etc/balcony/motd-welcome]")
+	c = f.waitReady(t, second, 3*time.Minute)
+	onlyGroup(t, c, "File[/etc/balcony/seat]")
 }

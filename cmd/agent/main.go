@@ -123,7 +123,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
-	conn, err := o.bus.Connect(ctx, "balcony-agent-"+o.host, log)
+	conn, err := o.bus.Connect(ctx, "balcony-agent-"+o.host, log, true)
 	if err != nil {
 		return err
 	}

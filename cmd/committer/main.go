@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,9 +79,9 @@ exits 0, and the next push or 'committer watch' publishes what is missing.`,
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			o.bus.Provision = false
-			conn, err := o.bus.ConnectRetrying(ctx, "balcony-committer-hook", log)
+			conn, err := o.bus.Connect(ctx, "balcony-committer-hook", log, false)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "balcony: could not reach the bus (%v); the push is kept and will be published by the next push or 'committer watch'\n", err)
+				fmt.Fprintf(os.Stderr, "balcony: could not reach the bus (%v); %s will be published by the next push or 'committer watch'\n", err, pushedBranches(updates, o.branches))
 				return nil
 			}
 			defer conn.Close()
@@ -111,6 +112,20 @@ exits 0, and the next push or 'committer watch' publishes what is missing.`,
 	cmd.Flags().StringVar(&gitDir, "git-dir", env, "the repository (default: $GIT_DIR, as git sets it for hooks)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "longest the hook waits for the bus")
 	return cmd
+}
+
+// pushedBranches names the configured branches a push updated.
+func pushedBranches(updates []committer.RefUpdate, configured []string) string {
+	var names []string
+	for _, u := range updates {
+		if b, ok := strings.CutPrefix(u.Ref, "refs/heads/"); ok && slices.Contains(configured, b) {
+			names = append(names, b)
+		}
+	}
+	if len(names) == 0 {
+		return "nothing"
+	}
+	return strings.Join(names, ", ")
 }
 
 func installHookCmd(o *options) *cobra.Command {
@@ -147,6 +162,13 @@ directory that is not a bare repository, and a hook it did not write unless
 				return err
 			}
 			fmt.Printf("installed %s\n", filepath.Join(repo, "hooks", "post-receive"))
+			marked, err := committer.MarkBaseline(repo, o.branches)
+			if err != nil {
+				return err
+			}
+			for b, sha := range marked {
+				fmt.Printf("%s starts at %s: earlier commits are not nooped\n", b, sha)
+			}
 			return nil
 		},
 	}
@@ -175,7 +197,7 @@ while the bus was down).`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.bus.Connect(ctx, "balcony-committer-watch", log)
+			conn, err := o.bus.Connect(ctx, "balcony-committer-watch", log, true)
 			if err != nil {
 				return err
 			}

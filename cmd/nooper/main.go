@@ -78,7 +78,7 @@ func run(ctx context.Context, o options) error {
 		}
 		o.nooper.Delta.Ignored = append(o.nooper.Delta.Ignored, delta.IgnoredResource{Type: parts[0], Title: parts[1], Purpose: parts[2]})
 	}
-	conn, err := o.bus.Connect(ctx, "balcony-nooper", log)
+	conn, err := o.bus.Connect(ctx, "balcony-nooper", log, true)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ unambiguous prefix. It connects to a running bus (--nats-url).`,
 				o.bus.URL = "nats://" + o.bus.Listen
 			}
 			o.bus.Provision = false
-			conn, err := o.bus.Connect(ctx, "balcony-nooper-show", log)
+			conn, err := o.bus.Connect(ctx, "balcony-nooper-show", log, false)
 			if err != nil {
 				return err
 			}

@@ -36,14 +36,14 @@ type Options struct {
 	// CredsFile is an optional NATS credentials file.
 	CredsFile string
 	Embedded  EmbeddedOptions
-	// ConnectTimeout bounds the first connection; 0 means 5s. The client
-	// reconnects forever after that.
+	// ConnectTimeout bounds each connection attempt; 0 means 5s. Once
+	// connected, the client reconnects forever.
 	ConnectTimeout time.Duration
-	// RetryOnFailedConnect makes Connect return at once even when the server
-	// is down, reconnecting in the background (the git hook uses it so a
-	// push is never held up).
-	RetryOnFailedConnect bool
-	Log                  zerolog.Logger
+	// WaitForServer makes Connect retry, with backoff, until the server
+	// answers or ctx ends: daemons may start before the bus. Without it
+	// (the git hook) Connect fails at once.
+	WaitForServer bool
+	Log           zerolog.Logger
 }
 
 // EmbeddedOptions configures the embedded nats-server.
@@ -128,13 +128,21 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 			ev.Msg("bus error")
 		}),
 	}
-	if opts.RetryOnFailedConnect {
-		nopts = append(nopts, nats.RetryOnFailedConnect(true))
-	}
 	if opts.CredsFile != "" {
 		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
 	}
 	nc, err := nats.Connect(url, nopts...)
+	for wait := time.Second; err != nil && opts.WaitForServer; wait = min(2*wait, 30*time.Second) {
+		log.Warn().Err(err).Str("url", url).Dur("retry_in", wait).Msg("waiting for the bus")
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+			opts.WaitForServer = false
+			continue
+		case <-time.After(wait):
+		}
+		nc, err = nats.Connect(url, nopts...)
+	}
 	if err != nil {
 		c.shutdownServer()
 		return nil, fmt.Errorf("connect to %s: %w", url, err)

@@ -38,21 +38,11 @@ func (b *BusFlags) Register(fs *pflag.FlagSet, defaultDataDir string) {
 	fs.BoolVar(&b.Provision, "provision", true, "create or update the streams and buckets of streams.yaml at start")
 }
 
-// Connect connects (or starts the embedded server) and provisions.
-func (b *BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) (*bus.Conn, error) {
-	return b.connect(ctx, name, log, false)
-}
-
-// ConnectRetrying returns at once even when the server is down; publishes
-// then wait for it until their context ends. The git hook uses it so that a
-// push is never held up longer than its timeout.
-func (b *BusFlags) ConnectRetrying(ctx context.Context, name string, log zerolog.Logger) (*bus.Conn, error) {
-	return b.connect(ctx, name, log, true)
-}
-
-func (b *BusFlags) connect(ctx context.Context, name string, log zerolog.Logger, retry bool) (*bus.Conn, error) {
+// Connect connects (or starts the embedded server) and provisions. A
+// daemon waits for the bus to come up; a one-shot command fails at once.
+func (b *BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger, daemon bool) (*bus.Conn, error) {
 	opts := bus.Options{
-		URL: b.URL, Name: name, CredsFile: b.Creds, Log: log, RetryOnFailedConnect: retry,
+		URL: b.URL, Name: name, CredsFile: b.Creds, Log: log, WaitForServer: daemon,
 		Embedded: bus.EmbeddedOptions{DataDir: b.DataDir, Listen: b.Listen},
 	}
 	if b.NoSync {
