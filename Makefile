@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test unit e2e demo lint bench clean
+.PHONY: all build test unit e2e demo lint bench compose-check clean
 
 all: build
 
@@ -30,6 +30,10 @@ lint:
 	gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet ./...
 	staticcheck ./...
+
+# docker-compose.yml is checked, not run: these machines have no Docker engine.
+compose-check:
+	PUPPET_REPO=https://git.example.com/puppet.git docker-compose config --quiet
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/delta/
