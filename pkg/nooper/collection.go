@@ -120,7 +120,9 @@ func (s *store) collection(ctx context.Context, sha string) (*Collection, error)
 	}
 	var c Collection
 	if err := bus.Unmarshal(e.Value(), &c); err != nil {
-		return nil, fmt.Errorf("noop of %s: %w", sha, err)
+		// %v: a bad stored record must not read as a malformed message,
+		// which would reject the commit event being handled.
+		return nil, fmt.Errorf("stored noop of %s is unreadable: %v", sha, err)
 	}
 	return &c, nil
 }

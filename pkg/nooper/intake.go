@@ -2,6 +2,7 @@ package nooper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -74,9 +75,12 @@ func firstParentChain(ev protocol.CommitEvent) []protocol.Commit {
 
 // start creates the collection of commit c unless it exists.
 func (n *Nooper) start(ctx context.Context, ev protocol.CommitEvent, c protocol.Commit, hosts []protocol.HostInfo) error {
-	if _, err := n.store.collection(ctx, c.SHA); err == nil {
+	switch _, err := n.store.collection(ctx, c.SHA); {
+	case err == nil:
 		n.log.Info().Str("commit", c.SHA).Msg("already nooped")
 		return nil
+	case !errors.Is(err, ErrUnknownCommit):
+		return err
 	}
 	now := n.opts.Now().UTC()
 	col := &Collection{

@@ -42,6 +42,14 @@ type Options struct {
 	ModulePath string
 	// Manifest is relative to the checkout; default "manifests".
 	Manifest string
+	// LockFile is the puppet agent's run lock, holding the pid of the
+	// agent while it runs (agent_catalog_run.lock in the real agent's
+	// statedir; /var/lib/puppet/state/agent_catalog_run.lock on Debian).
+	// Run waits while it names a live process. Empty: no check.
+	LockFile string
+	// LockPoll is how often Run checks the lock while it is held;
+	// default 1s.
+	LockPoll time.Duration
 }
 
 // Result is what one run left behind.
@@ -57,7 +65,12 @@ type Result struct {
 
 // Runner runs Puppet. It is safe for concurrent use, though callers run
 // one Puppet at a time per host.
-type Runner struct{ opts Options }
+type Runner struct {
+	opts Options
+	// lockWaitHook, when set (by tests), is called each time Run finds
+	// the lock held, before it waits LockPoll.
+	lockWaitHook func()
+}
 
 // NewRunner fills in defaults and checks the options.
 func NewRunner(o Options) (*Runner, error) {
@@ -78,6 +91,9 @@ func NewRunner(o Options) (*Runner, error) {
 	}
 	if o.Manifest == "" {
 		o.Manifest = "manifests"
+	}
+	if o.LockPoll <= 0 {
+		o.LockPoll = time.Second
 	}
 	return &Runner{opts: o}, nil
 }
@@ -116,8 +132,17 @@ func (r *Runner) Args(codeDir, scratch string, noop bool) []string {
 
 // Run runs Puppet once on the code in codeDir. A non-zero exit is not an
 // error: the caller reads the report and stderr. Errors are for runs that
-// could not happen or were cut short (ErrTimeout).
+// could not happen or were cut short (ErrTimeout; ctx's error when ctx
+// ended during the run).
+//
+// With a LockFile, Run first blocks while the puppet agent holds its run
+// lock, for as long as ctx allows (Timeout bounds Puppet's run only, not
+// this wait); when ctx ends first it returns a nil Result and an error
+// wrapping both ErrLocked and ctx's error.
 func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, error) {
+	if err := r.waitLock(ctx); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(r.opts.ScratchDir, 0o750); err != nil {
 		return nil, fmt.Errorf("puppet scratch dir: %w", err)
 	}
@@ -127,6 +152,7 @@ func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, e
 	}
 	defer os.RemoveAll(scratch)
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	name, args := r.opts.Binary, r.Args(codeDir, scratch, noop)
@@ -151,12 +177,16 @@ func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, e
 		Stderr:   stderr.String(),
 		Duration: time.Since(start),
 	}
-	if ctx.Err() == context.DeadlineExceeded {
+	if ctx.Err() != nil && cmd.Process != nil {
+		// Anything of the group that outlived SIGTERM.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		return res, fmt.Errorf("%w after %s", ErrTimeout, r.opts.Timeout)
+	}
+	if err := parent.Err(); err != nil {
+		// The caller's own end (shutdown, its deadline), not our timeout.
+		return res, err
 	}
 	if ctx.Err() != nil {
-		return res, ctx.Err()
+		return res, fmt.Errorf("%w after %s", ErrTimeout, r.opts.Timeout)
 	}
 	var exitErr *exec.ExitError
 	switch {
