@@ -1,0 +1,66 @@
+package owners
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Normalize is the canonical form of a login or team: surrounding space
+// and one leading "@" removed, lower-cased, as GitHub compares them
+// ("@Kermit" is "kermit", "@Muppets/Ops" is "muppets/ops").
+func Normalize(name string) string {
+	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(name), "@"))
+}
+
+// normalizeAll normalises names, dropping empty ones and duplicates, and
+// sorts them.
+func normalizeAll(names []string) []string {
+	set := map[string]bool{}
+	for _, n := range names {
+		if n = Normalize(n); n != "" {
+			set[n] = true
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// noreply is GitHub's private commit email: [id+]login@users.noreply.github.com.
+var noreply = regexp.MustCompile(`^(?:[0-9]+\+)?([a-z0-9](?:[a-z0-9-]*[a-z0-9])?)@users\.noreply\.github\.com$`)
+
+// Login maps an email to a login: through Input.Logins (emails compared
+// case-insensitively), else from a GitHub no-reply address. ok is false
+// when the email is not known.
+func (m *Model) Login(email string) (login string, ok bool) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	if l, ok := m.logins[e]; ok && l != "" {
+		return l, true
+	}
+	if s := noreply.FindStringSubmatch(e); s != nil {
+		return s[1], true
+	}
+	return "", false
+}
+
+// coAuthorRe is a Co-authored-by trailer; GitHub reads it on any line,
+// and so does CoAuthors, so that no co-author escapes exclusion.
+var coAuthorRe = regexp.MustCompile(`(?im)^[ \t]*co-authored-by:[^<\n]*<([^>\n]+)>[ \t]*\r?$`)
+
+// CoAuthors returns the emails of the Co-authored-by trailers of a commit
+// message ("Co-authored-by: Name <email>", key case-insensitive), in order
+// and lower-cased.
+func CoAuthors(message string) []string {
+	var out []string
+	for _, s := range coAuthorRe.FindAllStringSubmatch(message, -1) {
+		out = append(out, strings.ToLower(strings.TrimSpace(s[1])))
+	}
+	return out
+}
