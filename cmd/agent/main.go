@@ -78,6 +78,7 @@ directory from reported paths, so identical changes group across them).
 	fs.StringVar(&o.root, "root", "", "simulate a host rooted at this directory: sets the balcony_root fact and removes the directory from reported paths")
 	fs.DurationVar(&o.puppet.Timeout, "timeout", 10*time.Minute, "longest a Puppet run may take")
 	fs.BoolVar(&o.puppet.Nice, "nice", true, "run Puppet under nice -n 10")
+	fs.StringVar(&o.puppet.LockFile, "puppet-lock", "/var/lib/puppet/state/agent_catalog_run.lock", `the puppet agent's run lock; runs wait while it names a live process ("" for no check)`)
 	fs.StringVar(&o.puppet.ModulePath, "modulepath", "modules", "module path inside the checkout")
 	fs.StringVar(&o.puppet.Manifest, "manifest", "manifests", "manifest file or directory inside the checkout")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "how often the host record is refreshed")

@@ -1,0 +1,259 @@
+package puppet
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// needPuppet skips a test that runs the real Puppet when it is not
+// installed, except under CI, where it must be.
+func needPuppet(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("puppet"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("puppet is required under CI: %v", err)
+		}
+		t.Skip("puppet not installed")
+	}
+}
+
+func newRunner(t *testing.T, o Options) *Runner {
+	t.Helper()
+	if o.Certname == "" {
+		o.Certname = "fozzie.example.com"
+	}
+	r, err := NewRunner(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// writeFile writes content to dir/name, creating directories.
+func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// flagValue returns the argument after flag, failing when it is absent.
+func flagValue(t *testing.T, args []string, flag string) string {
+	t.Helper()
+	i := slices.Index(args, flag)
+	if i < 0 || i+1 >= len(args) {
+		t.Fatalf("%s missing from %q", flag, args)
+	}
+	return args[i+1]
+}
+
+func TestNewRunnerNeedsCertname(t *testing.T) {
+	if _, err := NewRunner(Options{}); err == nil {
+		t.Fatal("NewRunner without a certname: no error")
+	}
+}
+
+func TestArgs(t *testing.T) {
+	withHiera := t.TempDir()
+	writeFile(t, withHiera, "hiera.yaml", "---\nversion: 5\n", 0o644)
+	without := t.TempDir()
+	scratch := "/scratch/run-1"
+
+	tests := []struct {
+		name      string
+		opts      Options
+		codeDir   string
+		noop      bool
+		wantFlags []string // present
+		notFlags  []string // absent
+		hiera     string   // want --hiera_config with this value; "" none
+		wantTail  []string // the last arguments, manifest last
+	}{
+		{
+			name: "noop", codeDir: without, noop: true,
+			wantFlags: []string{"--noop", "--show_diff", "--color=false", "--report", "--reports=none", "--no-storeconfigs", "--no-usecacheonfailure"},
+			notFlags:  []string{"--no-noop", "--hiera_config"},
+			wantTail:  []string{filepath.Join(without, "manifests")},
+		},
+		{
+			name: "apply", codeDir: without, noop: false,
+			wantFlags: []string{"--no-noop", "--show_diff"},
+			notFlags:  []string{"--noop"},
+			wantTail:  []string{filepath.Join(without, "manifests")},
+		},
+		{
+			name: "hiera.yaml in the checkout", codeDir: withHiera, noop: true,
+			hiera:    filepath.Join(withHiera, "hiera.yaml"),
+			wantTail: []string{filepath.Join(withHiera, "manifests")},
+		},
+		{
+			name:    "extra args and manifest file",
+			opts:    Options{Args: []string{"--strict=error", "--trace"}, Manifest: "manifests/site.pp", ModulePath: "site:modules"},
+			codeDir: without, noop: true,
+			wantTail: []string{"--strict=error", "--trace", filepath.Join(without, "manifests", "site.pp")},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRunner(t, tc.opts)
+			args := r.Args(tc.codeDir, scratch, tc.noop)
+			if args[0] != "apply" {
+				t.Errorf("args[0] = %q, want apply", args[0])
+			}
+			for _, f := range tc.wantFlags {
+				if !slices.Contains(args, f) {
+					t.Errorf("%s missing from %q", f, args)
+				}
+			}
+			for _, f := range tc.notFlags {
+				if slices.Contains(args, f) {
+					t.Errorf("%s present in %q", f, args)
+				}
+			}
+			if tc.hiera != "" {
+				if got := flagValue(t, args, "--hiera_config"); got != tc.hiera {
+					t.Errorf("--hiera_config %q, want %q", got, tc.hiera)
+				}
+			} else if slices.Contains(args, "--hiera_config") {
+				t.Errorf("--hiera_config without a hiera.yaml: %q", args)
+			}
+			if tail := args[len(args)-len(tc.wantTail):]; !slices.Equal(tail, tc.wantTail) {
+				t.Errorf("args end %q, want %q", tail, tc.wantTail)
+			}
+			// The run's state stays in its scratch directory.
+			for flag, want := range map[string]string{
+				"--certname":      "fozzie.example.com",
+				"--vardir":        filepath.Join(scratch, "var"),
+				"--statedir":      filepath.Join(scratch, "var", "state"),
+				"--lastrunfile":   filepath.Join(scratch, "last_run_summary.yaml"),
+				"--lastrunreport": filepath.Join(scratch, "last_run_report.yaml"),
+			} {
+				if got := flagValue(t, args, flag); got != want {
+					t.Errorf("%s %q, want %q", flag, got, want)
+				}
+			}
+			wantMod := filepath.Join(tc.codeDir, "modules")
+			if tc.opts.ModulePath != "" {
+				wantMod = filepath.Join(tc.codeDir, tc.opts.ModulePath)
+			}
+			if got := flagValue(t, args, "--modulepath"); got != wantMod {
+				t.Errorf("--modulepath %q, want %q", got, wantMod)
+			}
+		})
+	}
+}
+
+func TestErrorLines(t *testing.T) {
+	out := "Notice: Compiled\n" +
+		"Error: Facter: error while resolving custom facts: Permission denied /proc/1/environ\n" +
+		"  Error: Could not parse for environment production: Syntax error at '}' (file: /x/site.pp, line: 1, column: 9) on node a\n" +
+		"Warning: deprecated\n"
+	got := ErrorLines(out)
+	want := []string{"Could not parse for environment production: Syntax error at '}' (file: /x/site.pp, line: 1, column: 9) on node a"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ErrorLines = %q, want %q", got, want)
+	}
+}
+
+func TestRunNoopLeavesNoTrace(t *testing.T) {
+	needPuppet(t)
+	code, target, scratch := t.TempDir(), t.TempDir(), t.TempDir()
+	motd := filepath.Join(target, "etc", "motd")
+	writeFile(t, code, "manifests/site.pp",
+		"node default {\n  file { '"+motd+"': content => \"hello\\n\" }\n}\n", 0o644)
+	r := newRunner(t, Options{ScratchDir: scratch, Timeout: 2 * time.Minute})
+
+	res, err := r.Run(t.Context(), code, true)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(res.ReportYAML) == 0 {
+		t.Fatalf("no report; exit %d, stderr:\n%s", res.ExitCode, res.Stderr)
+	}
+	if !strings.Contains(string(res.ReportYAML), "File["+motd+"]") {
+		t.Errorf("report does not mention File[%s]", motd)
+	}
+	if res.Duration <= 0 {
+		t.Errorf("Duration = %v", res.Duration)
+	}
+	if _, err := os.Lstat(filepath.Join(target, "etc")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("noop created %s (stat: %v)", filepath.Join(target, "etc"), err)
+	}
+	if left, _ := os.ReadDir(scratch); len(left) != 0 {
+		t.Errorf("scratch dir not removed: %v", left)
+	}
+}
+
+func TestRunSyntaxError(t *testing.T) {
+	needPuppet(t)
+	code, scratch := t.TempDir(), t.TempDir()
+	writeFile(t, code, "manifests/site.pp", "node default {\n  file { '/tmp/x': ensure => }\n}\n", 0o644)
+	r := newRunner(t, Options{ScratchDir: scratch, Timeout: 2 * time.Minute})
+
+	res, err := r.Run(t.Context(), code, true)
+	if err != nil {
+		t.Fatalf("Run: %v (a compile error is a result, not an error)", err)
+	}
+	if len(res.ReportYAML) != 0 {
+		t.Errorf("a run that did not compile has a report of %d bytes", len(res.ReportYAML))
+	}
+	if res.ExitCode == 0 {
+		t.Errorf("exit code 0 for a syntax error")
+	}
+	errs := ErrorLines(res.Stderr)
+	if !slices.ContainsFunc(errs, func(s string) bool { return strings.Contains(s, "Syntax error") }) {
+		t.Errorf("no syntax error in %q; stderr:\n%s", errs, res.Stderr)
+	}
+	for _, e := range errs {
+		if strings.HasPrefix(e, "Facter:") {
+			t.Errorf("Facter noise kept: %q", e)
+		}
+	}
+	if left, _ := os.ReadDir(scratch); len(left) != 0 {
+		t.Errorf("scratch dir not removed: %v", left)
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	// The script records its pid, which exec keeps for sleep.
+	bin := writeFile(t, dir, "puppet", "#!/bin/sh\necho $$ > '"+pidFile+"'\nexec sleep 30\n", 0o755)
+	r := newRunner(t, Options{Binary: bin, Timeout: 200 * time.Millisecond, ScratchDir: t.TempDir()})
+
+	start := time.Now()
+	_, err := r.Run(t.Context(), t.TempDir(), true)
+	took := time.Since(start)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Run = %v, want ErrTimeout", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("Run took %v to give up after a 200ms timeout", took)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the script never ran: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run reaped its child (the group leader) before returning: nothing
+	// of the group is left, not even a zombie.
+	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("process group %d still there after Run returned (kill: %v)", pid, err)
+	}
+}
