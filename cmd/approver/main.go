@@ -1,27 +1,116 @@
-// Command approver is a placeholder for balcony's approver; see --help.
+// Command approver collects sign-off for each commit's delta noop, and is
+// the CLI to see and give it.
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/balcony-dev/balcony/pkg/approver"
+	"github.com/balcony-dev/balcony/pkg/daemon"
+	"github.com/balcony-dev/balcony/pkg/gitrepo"
 )
 
+type options struct {
+	bus      daemon.BusFlags
+	log      daemon.LogFlags
+	repo     string
+	stateDir string
+	config   string
+}
+
 func main() {
-	cmd := &cobra.Command{
+	var o options
+	root := &cobra.Command{
 		Use:   "approver",
-		Short: "Collect sign-off from the owners of every change group (not built yet)",
-		Long: `approver maps each change group of a delta noop to its owners through
-CODEOWNERS (the file's, its module's and each host's node file's owners) and
-collects sign-off from chat, GitHub and the CLI; a commit is approved when
-every group is. It is not built yet: see issue 10 and docs/.`,
+		Short: "Collect sign-off from the owners of every change group",
+		Long: `approver evaluates every finished delta noop (balcony.event.noop.ready):
+each group of changes is owned by the CODEOWNERS owners of its source file,
+of its module directory and of the node file of each of its hosts, read at the
+commit's first parent so that a commit cannot grant itself owners. A group is
+approved when an owner of its file or of its module approves, or when every
+node file of its hosts has an approving owner; the commit's author and
+co-authors never count; admins approve anything. A commit is approved when all
+its groups are, and a commit with no changes is approved by itself.
+
+Approvals are bound to the groups as they were seen (their digests): when a
+re-noop changes a group, its approvals lapse and its owners are asked again.
+It announces balcony.event.approval.needed, .granted, .lapsed and .complete,
+keeps its state in the approvals bucket, and answers the status, approve and
+revoke commands on the NATS micro-service API.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("approver is not built yet; see --help")
+			ctx, stop := daemon.SignalContext()
+			defer stop()
+			return run(ctx, o)
 		},
 	}
-	if err := cmd.Execute(); err != nil {
+	pf := root.PersistentFlags()
+	o.bus.Register(pf, "/var/lib/balcony/approver/nats")
+	o.log.Register(pf)
+	f := root.Flags()
+	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS and node files; required")
+	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/approver", "where the repository is mirrored")
+	f.StringVar(&o.config, "config", "", "YAML file: admins, teams, logins (email: login), manifest_dirs, module_dirs")
+	root.AddCommand(statusCmd(&o), approveCmd(&o), revokeCmd(&o))
+	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}
+}
+
+func run(ctx context.Context, o options) error {
+	log, err := o.log.Logger(os.Stderr, "approver")
+	if err != nil {
+		return err
+	}
+	if o.repo == "" {
+		return fmt.Errorf("--repo is required: the Puppet code repository")
+	}
+	cfg, err := approver.LoadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	mirror, err := gitrepo.Mirror(ctx, o.repo, filepath.Join(o.stateDir, "code.git"))
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", o.repo, err)
+	}
+	conn, err := o.bus.Connect(ctx, "balcony-approver", log, true)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	a, err := approver.New(ctx, conn, approver.Options{Code: mirror, Config: cfg, Log: log})
+	if err != nil {
+		return err
+	}
+	if err := a.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("approver failed")
+		return err
+	}
+	return nil
+}
+
+// client connects to the bus for one CLI command.
+func client(cmd *cobra.Command, o *options) (approver.Client, func(), context.Context, error) {
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	log, err := o.log.Logger(os.Stderr, "approver")
+	if err != nil {
+		cancel()
+		return approver.Client{}, nil, nil, err
+	}
+	if o.bus.URL == "" {
+		o.bus.URL = "nats://" + o.bus.Listen
+	}
+	o.bus.Provision = false
+	conn, err := o.bus.Connect(ctx, "balcony-approver-cli", log, false)
+	if err != nil {
+		cancel()
+		return approver.Client{}, nil, nil, err
+	}
+	return approver.Client{NC: conn.NC}, func() { conn.Close(); cancel() }, ctx, nil
 }

@@ -57,7 +57,7 @@ write) that agents, the committer's hook and the nats CLI connect to.`,
 	f.DurationVar(&o.nooper.CollectionTimeout, "collection-timeout", 30*time.Minute, "how long a commit's noop waits for all hosts")
 	f.IntVar(&o.nooper.MaxAttempts, "max-attempts", 3, "how often a host is asked for one noop")
 	f.StringArrayVar(&o.ignored, "ignore", nil, "Type=title-regexp=purpose: a resource whose changes are known noise (repeatable)")
-	addShow(root, &o)
+	root.AddCommand(showCmd(&o), renoopCmd(&o))
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

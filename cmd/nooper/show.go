@@ -14,8 +14,6 @@ import (
 	"github.com/balcony-dev/balcony/pkg/review"
 )
 
-func addShow(root *cobra.Command, o *options) { root.AddCommand(showCmd(o)) }
-
 func showCmd(o *options) *cobra.Command {
 	var asJSON bool
 	var wait time.Duration

@@ -72,7 +72,7 @@ func (n *Nooper) advance(ctx context.Context, c *Collection, now time.Time) (cha
 			changed = true
 			continue
 		}
-		if err := n.request(ctx, need, now); err != nil {
+		if err := n.request(ctx, c, need, now); err != nil {
 			return changed, err
 		}
 		changed = true
@@ -98,15 +98,19 @@ func (n *Nooper) adopt(c *Collection, need *Need, now time.Time) bool {
 	return false
 }
 
-func (n *Nooper) request(ctx context.Context, need *Need, now time.Time) error {
+func (n *Nooper) request(ctx context.Context, c *Collection, need *Need, now time.Time) error {
 	subject, err := bus.RunSubject(protocol.KindNoop, need.Host)
 	if err != nil {
 		return err
 	}
 	attempt := need.Attempts + 1
+	id := fmt.Sprintf("noop:%s:%s:%d", need.Revision, need.Host, attempt)
+	if c.RunTag != "" {
+		id += ":" + c.RunTag
+	}
 	req := protocol.RunRequest{
 		Schema:      protocol.SchemaVersion,
-		ID:          fmt.Sprintf("noop:%s:%s:%d", need.Revision, need.Host, attempt),
+		ID:          id,
 		Kind:        protocol.KindNoop,
 		Host:        need.Host,
 		Revision:    need.Revision,
@@ -258,11 +262,11 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 	for _, g := range res.Groups {
 		groups = append(groups, g.ID)
 	}
-	n.announce(ctx, "noop.ready:"+c.Commit.SHA+":"+digest, protocol.Event{
+	n.announce(ctx, fmt.Sprintf("noop.ready:%s:%d:%s", c.Commit.SHA, c.Generation, digest), protocol.Event{
 		Type: "noop.ready", Repo: c.Repo, Commit: c.Commit.SHA, Text: text,
 		Data: map[string]any{
 			"branch": c.Branch, "groups": groups, "hosts": len(c.Hosts), "unanswered": res.Unanswered,
-			"errors": len(res.Errors), "digest": digest, "took_seconds": now.Sub(c.Started).Seconds(),
+			"errors": len(res.Errors), "digest": digest, "took_seconds": now.Sub(c.Started).Seconds(), "generation": c.Generation,
 		},
 	})
 	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Dur("took", now.Sub(c.Started)).Msg("noop ready")

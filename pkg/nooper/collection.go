@@ -24,6 +24,9 @@ const (
 // ErrUnknownCommit is returned for a revision the nooper has no noop of.
 var ErrUnknownCommit = errors.New("no noop of this revision")
 
+// ErrCollecting is returned by Renoop for a commit whose noop is running.
+var ErrCollecting = errors.New("the commit's noop is still running")
+
 // Collection is the noop of one commit: which (host, revision) reports it
 // needs, which it has, and, once ready, the delta. It is kept in the noops
 // bucket under the commit's sha, so a restarted nooper resumes it.
@@ -44,7 +47,13 @@ type Collection struct {
 	Started     time.Time         `msgpack:"started" json:"started"`
 	Deadline    time.Time         `msgpack:"deadline" json:"deadline"`
 	Finished    time.Time         `msgpack:"finished" json:"finished,omitempty"`
-	Result      *delta.Result     `msgpack:"result" json:"result,omitempty"`
+	// Generation counts re-noops.
+	Generation int `msgpack:"generation" json:"generation"`
+	// RunTag is unique to each re-noop and ends its run ids, so that the
+	// server's duplicate window never drops them as repeats of earlier
+	// runs (of this commit, or of another commit's re-noop).
+	RunTag string        `msgpack:"run_tag" json:"run_tag,omitempty"`
+	Result *delta.Result `msgpack:"result" json:"result,omitempty"`
 }
 
 // Need is one report the collection waits for.
@@ -202,6 +211,15 @@ func (s *store) report(ctx context.Context, rev, host string) (*protocol.RunResu
 		return nil, err
 	}
 	return &r, nil
+}
+
+// forgetReport deletes a stored report, so that it is asked again.
+func (s *store) forgetReport(ctx context.Context, rev, host string) error {
+	err := s.reports.Delete(ctx, reportKey(rev, host))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("forget report of %s on %s: %w", rev, host, err)
+	}
+	return nil
 }
 
 func (s *store) saveReport(ctx context.Context, r *protocol.RunResult) error {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/protocol"
@@ -82,12 +84,21 @@ func (n *Nooper) start(ctx context.Context, ev protocol.CommitEvent, c protocol.
 	case !errors.Is(err, ErrUnknownCommit):
 		return err
 	}
+	col := &Collection{Repo: ev.Repo, Branch: ev.Branch, Commit: c}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.begin(ctx, col, hosts)
+}
+
+// begin (re)starts the collection of col on hosts: every host is asked
+// for the commit, its first parent and its last applied revision. n.mu
+// must be held.
+func (n *Nooper) begin(ctx context.Context, col *Collection, hosts []protocol.HostInfo) error {
 	now := n.opts.Now().UTC()
-	col := &Collection{
-		Repo: ev.Repo, Branch: ev.Branch, Commit: c, State: StateCollecting,
-		Started: now, Deadline: now.Add(n.opts.CollectionTimeout),
-		LastApplied: map[string]string{},
-	}
+	c := col.Commit
+	col.State, col.Started, col.Deadline = StateCollecting, now, now.Add(n.opts.CollectionTimeout)
+	col.Finished, col.Hosts, col.Needs, col.Chain = time.Time{}, nil, nil, nil
+	col.LastApplied = map[string]string{}
 	if p := col.Parent(); p != "" {
 		col.Chain = []string{p}
 	}
@@ -115,15 +126,57 @@ func (n *Nooper) start(ctx context.Context, ev protocol.CommitEvent, c protocol.
 	if err := n.store.saveCollection(ctx, col); err != nil {
 		return err
 	}
-	n.mu.Lock()
 	n.active[c.SHA] = col
-	n.mu.Unlock()
+	delete(n.lastProgress, c.SHA)
 	text := fmt.Sprintf("nooping %s %q on %d hosts", short(c.SHA), c.Subject, len(col.Hosts))
-	n.announce(ctx, "noop.started:"+c.SHA, protocol.Event{
-		Type: "noop.started", Repo: ev.Repo, Commit: c.SHA, Text: text,
-		Data: map[string]any{"hosts": len(col.Hosts), "branch": ev.Branch},
+	if col.Generation > 0 {
+		text = "re-" + text
+	}
+	n.announce(ctx, fmt.Sprintf("noop.started:%s:%d", c.SHA, col.Generation), protocol.Event{
+		Type: "noop.started", Repo: col.Repo, Commit: c.SHA, Text: text,
+		Data: map[string]any{"hosts": len(col.Hosts), "branch": col.Branch, "generation": col.Generation},
 	})
 	return nil
+}
+
+// Renoop noops the commit rev again on every host (a sha or an unambiguous
+// prefix): its reports and its parent's are asked anew, as hosts' states
+// may have changed. The previous result stays readable until the new one
+// is ready. It returns the commit's sha.
+func (n *Nooper) Renoop(ctx context.Context, rev string) (string, error) {
+	sha, err := n.store.resolve(ctx, rev)
+	if err != nil {
+		return "", err
+	}
+	col, err := n.store.collection(ctx, sha)
+	if err != nil {
+		return "", err
+	}
+	hosts, err := n.store.liveHosts(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list hosts: %w", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, busy := n.active[sha]; busy {
+		return "", fmt.Errorf("%w: %s", ErrCollecting, sha)
+	}
+	revs := append([]string{sha}, col.Chain...)
+	for _, h := range hosts {
+		for _, r := range revs {
+			if err := n.store.forgetReport(ctx, r, h.Host); err != nil {
+				return "", err
+			}
+		}
+	}
+	col.Generation++
+	col.RunTag = "r" + nuid.Next()
+	n.log.Info().Str("commit", sha).Int("generation", col.Generation).Msg("re-noop")
+	if err := n.begin(ctx, col, hosts); err != nil {
+		return "", err
+	}
+	signal(n.wake)
+	return sha, nil
 }
 
 // onReport stores a host's noop report for reuse and wakes the collector.

@@ -11,9 +11,15 @@ import (
 	"github.com/balcony-dev/balcony/pkg/review"
 )
 
-// ShowSubject answers requests whose payload is a revision with the JSON
-// review document of its noop (docs/review-json.md).
-const ShowSubject = "balcony.nooper.show"
+// Subjects of the nooper's service. Each takes a revision as payload.
+const (
+	// ShowSubject answers with the JSON review document of the revision's
+	// noop (docs/review-json.md).
+	ShowSubject = "balcony.nooper.show"
+	// RenoopSubject noops the revision again on every host and answers
+	// with its full sha.
+	RenoopSubject = "balcony.nooper.renoop"
+)
 
 // addService registers the nooper on the NATS micro-service API, so that
 // `nats micro ls` lists it and tools can ask it for a review.
@@ -21,7 +27,7 @@ func (n *Nooper) addService(ctx context.Context, version string) (micro.Service,
 	svc, err := micro.AddService(n.conn.NC, micro.Config{
 		Name:        "balcony-nooper",
 		Version:     version,
-		Description: "delta noops of each commit: show <revision> returns the review JSON",
+		Description: "delta noops of each commit: show <revision> returns the review JSON; renoop <revision> noops it again",
 	})
 	if err != nil {
 		return nil, err
@@ -46,6 +52,25 @@ func (n *Nooper) addService(ctx context.Context, version string) (micro.Service,
 		}
 		_ = req.Respond(data)
 	}), micro.WithEndpointSubject(ShowSubject))
+	if err != nil {
+		_ = svc.Stop()
+		return nil, err
+	}
+	err = svc.AddEndpoint("renoop", micro.HandlerFunc(func(req micro.Request) {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		sha, err := n.Renoop(rctx, strings.TrimSpace(string(req.Data())))
+		switch {
+		case errors.Is(err, ErrUnknownCommit):
+			_ = req.Error("404", err.Error(), nil)
+		case errors.Is(err, ErrCollecting):
+			_ = req.Error("409", err.Error(), nil)
+		case err != nil:
+			_ = req.Error("500", err.Error(), nil)
+		default:
+			_ = req.Respond([]byte(sha))
+		}
+	}), micro.WithEndpointSubject(RenoopSubject))
 	if err != nil {
 		_ = svc.Stop()
 		return nil, err

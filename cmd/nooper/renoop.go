@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/spf13/cobra"
+
+	"github.com/balcony-dev/balcony/pkg/nooper"
+)
+
+func renoopCmd(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "renoop <revision>",
+		Short: "Noop a commit again on every host",
+		Long: `renoop asks the running nooper to noop a commit and its first parent again on
+every host, for instance after a host's state changed by hand. The previous
+result stays visible until the new one is ready; approvals of groups whose
+content changes lapse, the others are kept.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			log, err := o.log.Logger(os.Stderr, "nooper")
+			if err != nil {
+				return err
+			}
+			if o.bus.URL == "" {
+				o.bus.URL = "nats://" + o.bus.Listen
+			}
+			o.bus.Provision = false
+			conn, err := o.bus.Connect(ctx, "balcony-nooper-renoop", log, false)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			msg, err := conn.NC.RequestWithContext(ctx, nooper.RenoopSubject, []byte(args[0]))
+			if errors.Is(err, nats.ErrNoResponders) {
+				return errors.New("no nooper is running")
+			}
+			if err != nil {
+				return err
+			}
+			if msg.Header.Get(micro.ErrorCodeHeader) != "" {
+				return errors.New(msg.Header.Get(micro.ErrorHeader))
+			}
+			fmt.Printf("re-nooping %s\n", msg.Data)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,85 @@
+package approver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/balcony-dev/balcony/pkg/owners"
+)
+
+// Client talks to a running approver over NATS: what the CLI, chat
+// bridges and tools use.
+type Client struct{ NC *nats.Conn }
+
+// Status returns the approval state of rev.
+func (c Client) Status(ctx context.Context, rev string) (*StatusReply, error) {
+	var r StatusReply
+	if err := c.call(ctx, StatusSubject, StatusRequest{Revision: rev}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Approve approves, as identity, the groups of rev as status shows them:
+// all of them, or those of onlyGroups. It fails when the noop of rev has
+// not finished (there is nothing to bind the approval to yet).
+func (c Client) Approve(ctx context.Context, rev, identity, source string, onlyGroups []string) (*ChangeReply, error) {
+	st, err := c.Status(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Ready {
+		return nil, fmt.Errorf("%w: %s; approve once it is ready", ErrNotReady, rev)
+	}
+	groups := map[string]string{}
+	for _, g := range st.Groups {
+		groups[g.ID] = g.Digest
+	}
+	if len(onlyGroups) > 0 {
+		picked := map[string]string{}
+		for _, id := range onlyGroups {
+			d, ok := groups[id]
+			if !ok {
+				return nil, fmt.Errorf("commit %s has no group %s", st.Commit.SHA, id)
+			}
+			picked[id] = d
+		}
+		groups = picked
+	}
+	if len(groups) == 0 {
+		return &ChangeReply{Commit: st.Commit.SHA, Approved: st.Approved, Message: "the commit has no changes: it is approved by itself"}, nil
+	}
+	var r ChangeReply
+	err = c.call(ctx, ApprovePrefix+owners.Normalize(identity), ApproveRequest{Revision: st.Commit.SHA, Source: source, Groups: groups}, &r)
+	return &r, err
+}
+
+// Revoke withdraws identity's approvals of rev.
+func (c Client) Revoke(ctx context.Context, rev, identity string) (*ChangeReply, error) {
+	var r ChangeReply
+	err := c.call(ctx, RevokePrefix+owners.Normalize(identity), RevokeRequest{Revision: rev}, &r)
+	return &r, err
+}
+
+func (c Client) call(ctx context.Context, subject string, req, reply any) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	msg, err := c.NC.RequestWithContext(ctx, subject, data)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("no approver is running (nobody answers %s)", subject)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", subject, err)
+	}
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		return fmt.Errorf("approver: %s", msg.Header.Get(micro.ErrorHeader))
+	}
+	return json.Unmarshal(msg.Data, reply)
+}

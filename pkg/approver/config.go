@@ -1,0 +1,42 @@
+package approver
+
+import (
+	"fmt"
+	"os"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the approver's configuration file (YAML). Every field is
+// optional.
+type Config struct {
+	// Admins approve anything: logins or org/team names.
+	Admins []string `yaml:"admins"`
+	// Teams lists team members when GitHub is not used to expand teams.
+	Teams map[string][]string `yaml:"teams"`
+	// Logins maps commit emails to logins, so authors and co-authors are
+	// recognised (their approvals never count).
+	Logins map[string]string `yaml:"logins"`
+	// ManifestDirs hold the node statements; default [manifests].
+	ManifestDirs []string `yaml:"manifest_dirs"`
+	// ModuleDirs hold the modules; default [modules].
+	ModuleDirs []string `yaml:"module_dirs"`
+}
+
+// LoadConfig reads a config file; an empty path is the zero Config.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	if path == "" {
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("approver config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytesReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("approver config %s: %w", path, err)
+	}
+	return c, nil
+}

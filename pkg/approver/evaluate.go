@@ -1,0 +1,177 @@
+package approver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/nooper"
+	"github.com/balcony-dev/balcony/pkg/owners"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/review"
+)
+
+// ErrNotReady is returned for an approval of a commit whose noop has not
+// finished: there is nothing yet that it could be bound to.
+var ErrNotReady = errors.New("the commit's noop has not finished")
+
+// state is a commit's record with what its evaluation needed.
+type state struct {
+	rec    *Record
+	groups []delta.Group // the finished delta's groups; nil when not ready
+	ready  bool
+	before owners.Status
+}
+
+// update loads the noop of rev, applies mutate (nil for none) to its
+// record, re-evaluates it, saves it and announces what changed. rev is a
+// sha or an unambiguous prefix.
+func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) error) (*state, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	col, err := nooper.Load(ctx, a.conn.JS, rev)
+	if err != nil {
+		return nil, err
+	}
+	sha := col.Commit.SHA
+	rec, err := a.store.get(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		rec = &Record{}
+	}
+	rec.Repo, rec.Branch, rec.Commit = col.Repo, col.Branch, col.Commit
+	st := &state{rec: rec, before: rec.Status}
+	// A re-noop keeps the previous result until it finishes: approvals
+	// given meanwhile are bound to it, and count if nothing changes.
+	if col.Result != nil {
+		st.groups, st.ready = col.Result.Groups, true
+		rec.NoopDigest = col.Result.Digest()
+	}
+	if mutate != nil {
+		if err := mutate(st); err != nil {
+			return nil, err
+		}
+	}
+	if st.ready {
+		model, err := a.model(ctx, col.Parent())
+		if err != nil {
+			return nil, err
+		}
+		rec.Status = owners.Evaluate(model, col.Commit, st.groups, rec.Approvals)
+		a.announceChanges(ctx, st)
+	}
+	if err := a.store.put(ctx, rec); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// model builds the ownership model from the repository at rev, the
+// commit's first parent: a commit cannot grant itself owners.
+func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, error) {
+	cfg := a.opts.Config
+	in := owners.Input{
+		ManifestDirs: cfg.ManifestDirs, ModuleDirs: cfg.ModuleDirs,
+		Admins: cfg.Admins, Teams: cfg.Teams, Logins: cfg.Logins,
+	}
+	if rev != "" { // a root commit has no owners but admins
+		dirs := cfg.ManifestDirs
+		if len(dirs) == 0 {
+			dirs = []string{owners.DefaultManifestDir}
+		}
+		keep := gitrepo.Under(dirs, owners.CodeOwnersPaths...)
+		files, err := a.opts.Code.Files(rev, keep)
+		if errors.Is(err, gitrepo.ErrUnknownRevision) {
+			if ferr := a.opts.Code.Fetch(ctx); ferr != nil {
+				return nil, fmt.Errorf("fetch for %s: %w", rev, ferr)
+			}
+			files, err = a.opts.Code.Files(rev, keep)
+		}
+		if err != nil {
+			return nil, err
+		}
+		in.CodeOwners, in.Manifests = map[string][]byte{}, map[string][]byte{}
+		for p, data := range files {
+			if strings.HasSuffix(p, ".pp") {
+				in.Manifests[p] = data
+			} else {
+				in.CodeOwners[p] = data
+			}
+		}
+	}
+	m, err := owners.New(in)
+	if err != nil {
+		return nil, fmt.Errorf("owners at %s: %w", rev, err)
+	}
+	return m, nil
+}
+
+// announceChanges announces, once each (the record remembers): the owners
+// a group still needs, approvals that lapsed, and the commit's completion.
+func (a *Approver) announceChanges(ctx context.Context, st *state) {
+	rec := st.rec
+	sha := rec.Commit.SHA
+	resources := map[string]delta.Group{}
+	for _, g := range st.groups {
+		resources[g.ID] = g
+	}
+	for _, g := range rec.Status.Groups {
+		what := describe(resources[g.ID])
+		if len(g.Lapsed) > 0 {
+			a.announce(ctx, rec, "approval.lapsed:"+sha+":"+g.ID+":"+g.Digest, protocol.Event{
+				Type: "approval.lapsed", Repo: rec.Repo, Commit: sha,
+				Text: fmt.Sprintf("%s: the approval of %s by %s lapsed: the change is not what was approved", short(sha), what, strings.Join(g.Lapsed, ", ")),
+				Data: map[string]any{"group": g.ID, "lapsed": g.Lapsed},
+			})
+		}
+		if !g.Approved {
+			a.announce(ctx, rec, "approval.needed:"+sha+":"+g.ID+":"+g.Digest, protocol.Event{
+				Type: "approval.needed", Repo: rec.Repo, Commit: sha,
+				Text: fmt.Sprintf("%s %q: %s needs approval: %s", short(sha), rec.Commit.Subject, what, g.Missing),
+				Data: map[string]any{"group": g.ID, "owners": g.Owners, "missing": g.Missing},
+			})
+		}
+	}
+	if rec.Status.Approved {
+		a.announce(ctx, rec, "approval.complete:"+sha+":"+rec.NoopDigest, protocol.Event{
+			Type: "approval.complete", Repo: rec.Repo, Commit: sha,
+			Text: fmt.Sprintf("%s %q is approved (%d change groups)", short(sha), rec.Commit.Subject, len(rec.Status.Groups)),
+			Data: map[string]any{"groups": len(rec.Status.Groups)},
+		})
+	}
+}
+
+func (a *Approver) announce(ctx context.Context, rec *Record, id string, ev protocol.Event) {
+	if rec.Announced[id] {
+		return
+	}
+	ev.Service = "approver"
+	if err := a.conn.Announce(ctx, id, ev); err != nil {
+		a.log.Warn().Err(err).Str("event", ev.Type).Msg("announce")
+		return
+	}
+	if rec.Announced == nil {
+		rec.Announced = map[string]bool{}
+	}
+	rec.Announced[id] = true
+}
+
+// describe names a group for one line of chat.
+func describe(g delta.Group) string {
+	if g.Resource.ID == "" {
+		return "group " + g.ID
+	}
+	return fmt.Sprintf("%s on %s", g.Resource.ID, review.CompressHosts(g.Hosts))
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

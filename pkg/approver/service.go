@@ -1,0 +1,239 @@
+package approver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/nooper"
+	"github.com/balcony-dev/balcony/pkg/owners"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+)
+
+// Subjects of the approver's service. The identity approving or revoking
+// is the last token of the subject, never a field of the payload, so NATS
+// permissions decide who may speak for whom (docs/security.md).
+const (
+	StatusSubject  = "balcony.approver.status"
+	ApprovePrefix  = "balcony.approver.approve."
+	RevokePrefix   = "balcony.approver.revoke."
+	identityTokens = "*"
+)
+
+// StatusRequest asks for a commit's approval state.
+type StatusRequest struct {
+	Revision string `json:"revision"`
+}
+
+// StatusReply is a commit's approval state, as `approver status` shows it.
+type StatusReply struct {
+	Commit protocol.Commit `json:"commit"`
+	// Ready is false while the commit's noop has not finished.
+	Ready     bool              `json:"ready"`
+	Approved  bool              `json:"approved"`
+	Groups    []GroupView       `json:"groups"`
+	Approvals []owners.Approval `json:"approvals"`
+	Status    owners.Status     `json:"status"`
+}
+
+// GroupView is a group as an approver sees it: what and where, and the
+// digest an approval binds to.
+type GroupView struct {
+	ID       string   `json:"id"`
+	Resource string   `json:"resource"`
+	File     string   `json:"file,omitempty"`
+	Hosts    []string `json:"hosts"`
+	Digest   string   `json:"digest"`
+}
+
+// ApproveRequest approves groups of a commit as seen: each group id with
+// the digest shown. Source is cli, github or chat.
+type ApproveRequest struct {
+	Revision string            `json:"revision"`
+	Source   string            `json:"source"`
+	Groups   map[string]string `json:"groups"`
+}
+
+// RevokeRequest withdraws the sender's approvals of a commit.
+type RevokeRequest struct {
+	Revision string `json:"revision"`
+}
+
+// ChangeReply says what an approval or a revocation did.
+type ChangeReply struct {
+	Commit   string `json:"commit"`
+	Approved bool   `json:"approved"`
+	// Counted lists the groups the sender's approval now approves.
+	Counted []string `json:"counted,omitempty"`
+	Message string   `json:"message"`
+}
+
+func (a *Approver) addService(ctx context.Context) (micro.Service, error) {
+	svc, err := micro.AddService(a.conn.NC, micro.Config{
+		Name:        "balcony-approver",
+		Version:     a.opts.Version,
+		Description: "approvals of delta noops: status, approve.<identity>, revoke.<identity>",
+	})
+	if err != nil {
+		return nil, err
+	}
+	endpoints := []struct {
+		name, subject string
+		h             func(context.Context, string, []byte) (any, error)
+	}{
+		{"status", StatusSubject, a.handleStatus},
+		{"approve", ApprovePrefix + identityTokens, a.handleApprove},
+		{"revoke", RevokePrefix + identityTokens, a.handleRevoke},
+	}
+	for _, e := range endpoints {
+		h := e.h
+		err := svc.AddEndpoint(e.name, micro.HandlerFunc(func(req micro.Request) {
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			identity := req.Subject()[strings.LastIndex(req.Subject(), ".")+1:]
+			reply, err := h(rctx, owners.Normalize(identity), req.Data())
+			if err != nil {
+				code := "500"
+				switch {
+				case errors.Is(err, bus.ErrMalformed):
+					code = "400"
+				case errors.Is(err, nooper.ErrUnknownCommit), errors.Is(err, ErrNotReady):
+					code = "404"
+				}
+				a.log.Debug().Err(err).Str("subject", req.Subject()).Msg("request refused")
+				_ = req.Error(code, err.Error(), nil)
+				return
+			}
+			_ = req.RespondJSON(reply)
+		}), micro.WithEndpointSubject(e.subject))
+		if err != nil {
+			_ = svc.Stop()
+			return nil, err
+		}
+	}
+	return svc, nil
+}
+
+func decode(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", bus.ErrMalformed, err)
+	}
+	return nil
+}
+
+func (a *Approver) handleStatus(ctx context.Context, _ string, data []byte) (any, error) {
+	var req StatusRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	st, err := a.update(ctx, req.Revision, nil)
+	if err != nil {
+		return nil, err
+	}
+	return statusReply(st), nil
+}
+
+func statusReply(st *state) StatusReply {
+	r := StatusReply{
+		Commit: st.rec.Commit, Ready: st.ready, Approved: st.ready && st.rec.Status.Approved,
+		Approvals: st.rec.Approvals, Status: st.rec.Status,
+	}
+	for _, g := range st.groups {
+		r.Groups = append(r.Groups, view(g))
+	}
+	return r
+}
+
+func view(g delta.Group) GroupView {
+	return GroupView{ID: g.ID, Resource: g.Resource.ID, File: g.Resource.File, Hosts: g.Hosts, Digest: owners.GroupDigest(g)}
+}
+
+func (a *Approver) handleApprove(ctx context.Context, who string, data []byte) (any, error) {
+	var req ApproveRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	switch req.Source {
+	case owners.SourceCLI, owners.SourceGitHub, owners.SourceChat:
+	default:
+		return nil, fmt.Errorf("%w: source %q: want cli, github or chat", bus.ErrMalformed, req.Source)
+	}
+	if who == "" || len(req.Groups) == 0 {
+		return nil, fmt.Errorf("%w: an approval needs an identity and the groups approved", bus.ErrMalformed)
+	}
+	st, err := a.update(ctx, req.Revision, func(st *state) error {
+		if !st.ready {
+			return fmt.Errorf("%w: %s", ErrNotReady, st.rec.Commit.SHA)
+		}
+		st.rec.Approvals = append(st.rec.Approvals, owners.Approval{
+			Commit: st.rec.Commit.SHA, By: who, Source: req.Source, At: a.opts.Now().UTC(), Groups: req.Groups,
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	reply := changeReply(st, who)
+	a.log.Info().Str("commit", st.rec.Commit.SHA).Str("by", who).Str("source", req.Source).Strs("counted", reply.Counted).Msg("approval recorded")
+	if len(reply.Counted) > 0 {
+		a.announce(ctx, st.rec, fmt.Sprintf("approval.granted:%s:%s:%d", st.rec.Commit.SHA, who, len(st.rec.Approvals)), protocol.Event{
+			Type: "approval.granted", Repo: st.rec.Repo, Commit: st.rec.Commit.SHA,
+			Text: fmt.Sprintf("%s approved %s %q (%d of %d groups now approved by them)", who, short(st.rec.Commit.SHA), st.rec.Commit.Subject, len(reply.Counted), len(st.groups)),
+			Data: map[string]any{"by": who, "source": req.Source, "groups": reply.Counted},
+		})
+	}
+	return reply, nil
+}
+
+func (a *Approver) handleRevoke(ctx context.Context, who string, data []byte) (any, error) {
+	var req RevokeRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	removed := 0
+	st, err := a.update(ctx, req.Revision, func(st *state) error {
+		kept := st.rec.Approvals[:0]
+		for _, ap := range st.rec.Approvals {
+			if owners.Normalize(ap.By) == who {
+				removed++
+				continue
+			}
+			kept = append(kept, ap)
+		}
+		st.rec.Approvals = kept
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	reply := changeReply(st, who)
+	reply.Message = fmt.Sprintf("%d approvals by %s withdrawn; %s", removed, who, reply.Message)
+	return reply, nil
+}
+
+func changeReply(st *state, who string) ChangeReply {
+	r := ChangeReply{Commit: st.rec.Commit.SHA, Approved: st.rec.Status.Approved}
+	for _, g := range st.rec.Status.Groups {
+		for _, by := range g.ApprovedBy {
+			if by == who {
+				r.Counted = append(r.Counted, g.ID)
+			}
+		}
+	}
+	switch {
+	case r.Approved:
+		r.Message = "the commit is approved"
+	case len(r.Counted) == 0:
+		r.Message = "recorded, but it approves no group: " + who + " is not an owner who can approve them (see approver status)"
+	default:
+		r.Message = fmt.Sprintf("approves %d groups; others still need owners (see approver status)", len(r.Counted))
+	}
+	return r
+}
