@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole balcony pipeline on one machine: the nooper with the embedded
 # NATS server, three agents (fozzie, statler, waldorf .example.com, each with
-# its own root directory), a bare repository with the committer's hook, and
-# three pushes whose delta noops are printed.
+# its own root directory), the approver, a bare repository with the
+# committer's hook, and three pushes whose delta noops and approval status
+# are printed; then one commit is approved through the CLI.
 #
 #   BALCONY_DEMO_PORT=4222   port of the embedded bus (for the nats CLI)
 #   BALCONY_DEMO_KEEP=1      keep everything running after the deltas, until Ctrl-C
@@ -54,6 +55,14 @@ for h in $hosts; do
   grep -q "agent started" "$demo/logs/agent-$h.log" || { cat "$demo/logs/agent-$h.log"; exit 1; }
 done
 
+say "starting the approver (kermit@example.com, the sample commits' author, is kermit)"
+printf 'logins:\n  kermit@example.com: kermit\n' > "$demo/approver.yaml"
+"$bin/approver" --nats-url "$url" --repo "$demo/puppet.git" --state-dir "$demo/approver" \
+  --config "$demo/approver.yaml" >"$demo/logs/approver.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "approver started" "$demo/logs/approver.log" && break; sleep 0.2; done
+grep -q "approver started" "$demo/logs/approver.log" || { cat "$demo/logs/approver.log"; exit 1; }
+
 say "installing the post-receive hook"
 "$bin/committer" install-hook --nats-url "$url" --branch main "$demo/puppet.git"
 
@@ -70,6 +79,16 @@ for sha in "${shas[@]}"; do
   "$bin/nooper" show --nats-url "$url" --wait 5m "$sha"
 done
 end=$(date +%s.%N)
+
+for sha in "${shas[@]}"; do
+  say "approval status of $(git -C "$demo/work" log -1 --format='%h %s' "$sha")"
+  "$bin/approver" status --nats-url "$url" "$sha"
+done
+
+seat=${shas[1]}
+say "statler approves his seat through the CLI"
+"$bin/approver" approve --nats-url "$url" --as statler "$seat"
+"$bin/approver" status --nats-url "$url" "$seat"
 
 puppet_total=$(cat "$demo"/logs/agent-*.log | sed -n 's/.*"puppet_seconds":\([0-9.]*\).*/\1/p' | awk '{s+=$1} END {printf "%.1f", s}')
 runs=$(cat "$demo"/logs/agent-*.log | grep -c '"run finished"' || true)
