@@ -40,6 +40,10 @@ func TestPipeline(t *testing.T) {
 	if diff := cmp.Diff([]string{"statler.example.com"}, g.Hosts); diff != "" {
 		t.Errorf("seat change hosts (-want +got):\n%s", diff)
 	}
+	// A new file's content comes from the catalog: the noop has none.
+	if !strings.Contains(g.Resource.Diff, "+left box") {
+		t.Errorf("the new seat file's content is not shown:\n%s", g.Resource.Diff)
+	}
 
 	c = f.waitReady(t, merge, 5*time.Minute)
 	g = onlyGroup(t, c, "File[/etc/issue]")

@@ -114,5 +114,10 @@ func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest, res *
 	if err != nil {
 		return nil, parse, fmt.Errorf("parse puppet's report: %w", err)
 	}
+	if len(out.CatalogJSON) > 0 {
+		if err := rep.AddNewFileContents(out.CatalogJSON, parse); err != nil {
+			return nil, parse, err
+		}
+	}
 	return rep, parse, nil
 }

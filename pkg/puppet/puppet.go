@@ -57,10 +57,13 @@ type Result struct {
 	// ReportYAML is Puppet's report; empty when Puppet wrote none (it
 	// writes none when the catalog fails to compile).
 	ReportYAML []byte
-	Stdout     string
-	Stderr     string
-	ExitCode   int
-	Duration   time.Duration
+	// CatalogJSON is the compiled catalog, which holds the content of
+	// files the run would create (a noop's report shows none).
+	CatalogJSON []byte
+	Stdout      string
+	Stderr      string
+	ExitCode    int
+	Duration    time.Duration
 }
 
 // Runner runs Puppet. It is safe for concurrent use, though callers run
@@ -118,6 +121,7 @@ func (r *Runner) Args(codeDir, scratch string, noop bool) []string {
 		"--statedir", filepath.Join(scratch, "var", "state"),
 		"--lastrunfile", filepath.Join(scratch, "last_run_summary.yaml"),
 		"--lastrunreport", filepath.Join(scratch, "last_run_report.yaml"),
+		"--catalog_cache_terminus=json",
 		"--report", "--reports=none",
 		"--no-storeconfigs",
 		"--no-usecacheonfailure",
@@ -197,6 +201,10 @@ func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, e
 	}
 	if data, err := os.ReadFile(filepath.Join(scratch, "last_run_report.yaml")); err == nil {
 		res.ReportYAML = data
+	}
+	catalog := filepath.Join(scratch, "var", "client_data", "catalog", r.opts.Certname+".json")
+	if data, err := os.ReadFile(catalog); err == nil {
+		res.CatalogJSON = data
 	}
 	return res, nil
 }
