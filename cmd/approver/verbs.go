@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -43,63 +42,11 @@ func statusCmd(o *options) *cobra.Command {
 }
 
 func printStatus(st *approver.StatusReply) {
-	verdict := "NOT APPROVED"
-	switch {
-	case !st.Ready:
-		verdict = "waiting for its noop to finish"
-	case st.Approved:
-		verdict = "APPROVED"
-	}
-	fmt.Printf("%s %q by %s: %s\n", st.Commit.SHA[:12], st.Commit.Subject, st.Commit.Author, verdict)
-	views := map[string]approver.GroupView{}
+	v := review.ApprovalView{Commit: st.Commit, Ready: st.Ready, Status: st.Status, Approvals: st.Approvals}
 	for _, g := range st.Groups {
-		views[g.ID] = g
+		v.Groups = append(v.Groups, review.ApprovalGroup{ID: g.ID, Resource: g.Resource, Hosts: g.Hosts})
 	}
-	for _, g := range st.Status.Groups {
-		v := views[g.ID]
-		fmt.Printf("\n  group %s: %s on %s\n", g.ID, v.Resource, review.CompressHosts(v.Hosts))
-		fmt.Printf("    owners: %s\n", ownersLine(g.Owners))
-		if g.Approved {
-			fmt.Printf("    approved by %s (%s)\n", strings.Join(g.ApprovedBy, ", "), strings.Join(g.Via, ", "))
-		} else {
-			fmt.Printf("    missing: %s\n", g.Missing)
-		}
-		if len(g.Lapsed) > 0 {
-			fmt.Printf("    lapsed: %s (the change is no longer what they approved)\n", strings.Join(g.Lapsed, ", "))
-		}
-		if len(g.Excluded) > 0 {
-			fmt.Printf("    not counted (author or co-author): %s\n", strings.Join(g.Excluded, ", "))
-		}
-	}
-	if len(st.Approvals) > 0 {
-		fmt.Println("\n  approvals:")
-		for _, ap := range st.Approvals {
-			fmt.Printf("    %s via %s at %s (%d groups)\n", ap.By, ap.Source, ap.At.Format("2006-01-02 15:04:05Z"), len(ap.Groups))
-		}
-	}
-	for _, p := range st.Status.Problems {
-		fmt.Printf("  problem: %s\n", p)
-	}
-}
-
-func ownersLine(o owners.GroupOwners) string {
-	var parts []string
-	add := func(kind string, ow owners.Ownership) {
-		if ow.Path == "" {
-			return
-		}
-		who := "nobody"
-		if len(ow.Owners) > 0 {
-			who = "@" + strings.Join(ow.Owners, ", @")
-		}
-		parts = append(parts, fmt.Sprintf("%s %s: %s", kind, ow.Path, who))
-	}
-	add("file", o.File)
-	add("module", o.Module)
-	for _, n := range o.Nodes {
-		add("node file", n.Ownership)
-	}
-	return strings.Join(parts, "; ")
+	fmt.Print(review.ApprovalMarkdown(v))
 }
 
 func approveCmd(o *options) *cobra.Command {

@@ -127,3 +127,19 @@ type Event struct {
 	// Data carries the event's details: counts, group ids, reasons.
 	Data map[string]any `json:"data,omitempty"`
 }
+
+// GitHubComment is an issue comment from a verified GitHub webhook
+// delivery, published on balcony.github.comment with Nats-Msg-Id
+// github-comment:<id>:<action>. The approver reads approvals from it.
+type GitHubComment struct {
+	Schema int `msgpack:"schema" json:"schema"`
+	// Repo is the repository's full name (owner/name).
+	Repo      string    `msgpack:"repo" json:"repo"`
+	Issue     int       `msgpack:"issue" json:"issue"`
+	IssueBody string    `msgpack:"issue_body" json:"issue_body"`
+	CommentID int64     `msgpack:"comment_id" json:"comment_id"`
+	Action    string    `msgpack:"action" json:"action"` // created, edited, deleted
+	Login     string    `msgpack:"login" json:"login"`
+	Body      string    `msgpack:"body" json:"body"`
+	Time      time.Time `msgpack:"time" json:"time"`
+}

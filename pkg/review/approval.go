@@ -1,0 +1,96 @@
+package review
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/balcony-dev/balcony/pkg/owners"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+)
+
+// ApprovalView is what the approval status of a commit shows: the commit,
+// its change groups, and their evaluation.
+type ApprovalView struct {
+	Commit protocol.Commit
+	// Ready is false while the commit's noop has not finished.
+	Ready     bool
+	Groups    []ApprovalGroup
+	Status    owners.Status
+	Approvals []owners.Approval
+}
+
+// ApprovalGroup names a change group.
+type ApprovalGroup struct {
+	ID       string
+	Resource string
+	Hosts    []string
+}
+
+// ApprovalMarkdown renders the approval status of a commit: for each group
+// its owners, who approved it and through which rule, or what is missing;
+// then every approval recorded. It reads as plain text in a terminal and
+// as markdown on GitHub.
+func ApprovalMarkdown(v ApprovalView) string {
+	var b strings.Builder
+	verdict := "NOT APPROVED"
+	switch {
+	case !v.Ready:
+		verdict = "waiting for its noop to finish"
+	case v.Status.Approved:
+		verdict = "APPROVED"
+	}
+	fmt.Fprintf(&b, "%s %q by %s: **%s**\n", short(v.Commit.SHA), v.Commit.Subject, v.Commit.Author, verdict)
+	if v.Ready && len(v.Status.Groups) == 0 {
+		b.WriteString("\nNo changes: the commit is approved by itself.\n")
+	}
+	names := map[string]ApprovalGroup{}
+	for _, g := range v.Groups {
+		names[g.ID] = g
+	}
+	for _, g := range v.Status.Groups {
+		n := names[g.ID]
+		fmt.Fprintf(&b, "\n- group `%s`: %s on %s\n", g.ID, n.Resource, CompressHosts(n.Hosts))
+		fmt.Fprintf(&b, "  - owners: %s\n", ownersLine(g.Owners))
+		if g.Approved {
+			fmt.Fprintf(&b, "  - approved by %s (%s)\n", strings.Join(g.ApprovedBy, ", "), strings.Join(g.Via, ", "))
+		} else {
+			fmt.Fprintf(&b, "  - missing: %s\n", g.Missing)
+		}
+		if len(g.Lapsed) > 0 {
+			fmt.Fprintf(&b, "  - lapsed: %s (the change is no longer what they approved)\n", strings.Join(g.Lapsed, ", "))
+		}
+		if len(g.Excluded) > 0 {
+			fmt.Fprintf(&b, "  - not counted (author or co-author): %s\n", strings.Join(g.Excluded, ", "))
+		}
+	}
+	if len(v.Approvals) > 0 {
+		b.WriteString("\nApprovals:\n")
+		for _, ap := range v.Approvals {
+			fmt.Fprintf(&b, "- %s via %s at %s (%d groups)\n", ap.By, ap.Source, ap.At.UTC().Format("2006-01-02 15:04:05Z"), len(ap.Groups))
+		}
+	}
+	for _, p := range v.Status.Problems {
+		fmt.Fprintf(&b, "\nProblem: %s\n", p)
+	}
+	return b.String()
+}
+
+func ownersLine(o owners.GroupOwners) string {
+	var parts []string
+	add := func(kind string, ow owners.Ownership) {
+		if ow.Path == "" {
+			return
+		}
+		who := "nobody"
+		if len(ow.Owners) > 0 {
+			who = "@" + strings.Join(ow.Owners, ", @")
+		}
+		parts = append(parts, fmt.Sprintf("%s %s: %s", kind, ow.Path, who))
+	}
+	add("file", o.File)
+	add("module", o.Module)
+	for _, n := range o.Nodes {
+		add("node file", n.Ownership)
+	}
+	return strings.Join(parts, "; ")
+}
