@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/balcony-dev/balcony/pkg/approver"
 	"github.com/balcony-dev/balcony/pkg/daemon"
+	"github.com/balcony-dev/balcony/pkg/github"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 )
 
@@ -22,6 +24,41 @@ type options struct {
 	repo     string
 	stateDir string
 	config   string
+	gh       githubFlags
+}
+
+// githubFlags configure the GitHub review issues; unset repo means no GitHub.
+type githubFlags struct {
+	repo, apiURL, tokenFile, appKeyFile string
+	appID, installationID               int64
+	poll                                time.Duration
+}
+
+// client builds the GitHub client, or nil when GitHub is not configured.
+func (g githubFlags) client() (*github.Client, error) {
+	if g.repo == "" {
+		return nil, nil
+	}
+	owner, name, ok := strings.Cut(g.repo, "/")
+	if !ok {
+		return nil, fmt.Errorf("--github-repo %q: want owner/name", g.repo)
+	}
+	opts := github.Options{BaseURL: g.apiURL, Owner: owner, Repo: name, AppID: g.appID, InstallationID: g.installationID}
+	if g.tokenFile != "" {
+		tok, err := os.ReadFile(g.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--github-token-file: %w", err)
+		}
+		opts.Token = strings.TrimSpace(string(tok))
+	}
+	if g.appKeyFile != "" {
+		key, err := os.ReadFile(g.appKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--github-app-key-file: %w", err)
+		}
+		opts.PrivateKeyPEM = key
+	}
+	return github.New(opts, nil)
 }
 
 func main() {
@@ -57,6 +94,13 @@ revoke commands on the NATS micro-service API.`,
 	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS and node files; required")
 	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/approver", "where the repository is mirrored")
 	f.StringVar(&o.config, "config", "", "YAML file: admins, teams, logins (email: login), manifest_dirs, module_dirs")
+	f.StringVar(&o.gh.repo, "github-repo", "", "owner/name of the GitHub repository for review issues (none when empty)")
+	f.StringVar(&o.gh.apiURL, "github-api-url", "", "API base URL of a GitHub Enterprise Server (https://ghe.example.com/api/v3/)")
+	f.StringVar(&o.gh.tokenFile, "github-token-file", "", "file holding a GitHub token")
+	f.Int64Var(&o.gh.appID, "github-app-id", 0, "GitHub App id (instead of a token)")
+	f.Int64Var(&o.gh.installationID, "github-installation-id", 0, "GitHub App installation id")
+	f.StringVar(&o.gh.appKeyFile, "github-app-key-file", "", "GitHub App private key (PEM)")
+	f.DurationVar(&o.gh.poll, "github-poll", time.Minute, "how often open review issues are read for approvals (the fallback for lost webhooks)")
 	root.AddCommand(statusCmd(&o), approveCmd(&o), revokeCmd(&o))
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
@@ -84,7 +128,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer conn.Close()
-	a, err := approver.New(ctx, conn, approver.Options{Code: mirror, Config: cfg, Log: log})
+	gh, err := o.gh.client()
+	if err != nil {
+		return err
+	}
+	opts := approver.Options{Code: mirror, Config: cfg, Log: log, GitHubPoll: o.gh.poll}
+	if gh != nil {
+		opts.GitHub = gh
+	}
+	a, err := approver.New(ctx, conn, opts)
 	if err != nil {
 		return err
 	}

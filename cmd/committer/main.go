@@ -47,7 +47,7 @@ or by 'committer watch'.`,
 	o.log.Register(pf)
 	pf.StringVar(&o.repoName, "repo-name", "puppet", "the repository's name on the bus (balcony.commit.<name>)")
 	pf.StringArrayVar(&o.branches, "branch", []string{"main"}, "a branch to publish (repeatable)")
-	root.AddCommand(hookCmd(&o), installHookCmd(&o), watchCmd(&o))
+	root.AddCommand(hookCmd(&o), installHookCmd(&o), watchCmd(&o), serveCmd(&o))
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -29,12 +29,18 @@ type CodeReader interface {
 
 // Options configures the approver. Code is required.
 type Options struct {
-	Code    CodeReader
-	Config  Config
-	Version string
-	Log     zerolog.Logger
-	Now     func() time.Time
-	Durable string // consumer name; default "approver"
+	Code   CodeReader
+	Config Config
+	// GitHub, when set, gets one review issue per commit with changes
+	// and gives approvals from its comments.
+	GitHub GitHub
+	// GitHubPoll is how often open review issues are read for approvals
+	// that a lost webhook did not bring; default 1 minute.
+	GitHubPoll time.Duration
+	Version    string
+	Log        zerolog.Logger
+	Now        func() time.Time
+	Durable    string // consumer name; default "approver"
 }
 
 // Approver is the service. Create it with New, start it with Run.
@@ -44,7 +50,8 @@ type Approver struct {
 	store store
 	log   zerolog.Logger
 
-	mu sync.Mutex // serializes read-modify-write of records
+	mu    sync.Mutex // serializes read-modify-write of records
+	teams map[string]cachedTeam
 }
 
 // New checks the options and opens the approvals bucket.
@@ -60,6 +67,9 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
 	}
 	if o.Version == "" {
 		o.Version = "0.1.0"
+	}
+	if o.GitHubPoll == 0 {
+		o.GitHubPoll = time.Minute
 	}
 	kv, err := conn.JS.KeyValue(ctx, "approvals")
 	if err != nil {
@@ -96,6 +106,14 @@ func (a *Approver) Run(ctx context.Context) error {
 		return fmt.Errorf("approver: micro service: %w", err)
 	}
 	defer svc.Stop() //nolint:errcheck // best effort at shutdown
+	if a.opts.GitHub != nil {
+		gc, err := a.consumeComments(ctx)
+		if err != nil {
+			return fmt.Errorf("approver: GitHub comments: %w", err)
+		}
+		defer gc.Stop()
+		go a.pollGitHub(ctx)
+	}
 	a.log.Info().Msg("approver started")
 	<-ctx.Done()
 	a.log.Info().Msg("approver stopping")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nats-io/nuid"
+
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/nooper"
@@ -64,6 +66,7 @@ func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) e
 		}
 		rec.Status = owners.Evaluate(model, col.Commit, st.groups, rec.Approvals)
 		a.announceChanges(ctx, st)
+		a.syncGitHub(ctx, st, col)
 	}
 	if err := a.store.put(ctx, rec); err != nil {
 		return nil, err
@@ -77,7 +80,10 @@ func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, error)
 	cfg := a.opts.Config
 	in := owners.Input{
 		ManifestDirs: cfg.ManifestDirs, ModuleDirs: cfg.ModuleDirs,
-		Admins: cfg.Admins, Teams: cfg.Teams, Logins: cfg.Logins,
+		Admins: cfg.Admins, Teams: map[string][]string{}, Logins: cfg.Logins,
+	}
+	for team, members := range cfg.Teams {
+		in.Teams[team] = members
 	}
 	if rev != "" { // a root commit has no owners but admins
 		dirs := cfg.ManifestDirs
@@ -103,6 +109,9 @@ func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, error)
 				in.CodeOwners[p] = data
 			}
 		}
+		if err := a.githubTeams(ctx, in.CodeOwners, in.Teams); err != nil {
+			return nil, err
+		}
 	}
 	m, err := owners.New(in)
 	if err != nil {
@@ -111,8 +120,11 @@ func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, error)
 	return m, nil
 }
 
-// announceChanges announces, once each (the record remembers): the owners
-// a group still needs, approvals that lapsed, and the commit's completion.
+// announceChanges announces what an evaluation changed, once each: a group
+// that needs owners, a group approved, approvals that lapsed, the commit's
+// completion. The record remembers what was said; when a group or the
+// commit goes back (a revocation, a lapse), the opposite announcement is
+// forgotten, so it is made again when the state returns.
 func (a *Approver) announceChanges(ctx context.Context, st *state) {
 	rec := st.rec
 	sha := rec.Commit.SHA
@@ -122,43 +134,57 @@ func (a *Approver) announceChanges(ctx context.Context, st *state) {
 	}
 	for _, g := range rec.Status.Groups {
 		what := describe(resources[g.ID])
+		key := sha + ":" + g.ID + ":" + g.Digest
 		if len(g.Lapsed) > 0 {
-			a.announce(ctx, rec, "approval.lapsed:"+sha+":"+g.ID+":"+g.Digest, protocol.Event{
+			a.announce(ctx, rec, "approval.lapsed:"+key, protocol.Event{
 				Type: "approval.lapsed", Repo: rec.Repo, Commit: sha,
 				Text: fmt.Sprintf("%s: the approval of %s by %s lapsed: the change is not what was approved", short(sha), what, strings.Join(g.Lapsed, ", ")),
 				Data: map[string]any{"group": g.ID, "lapsed": g.Lapsed},
 			})
 		}
-		if !g.Approved {
-			a.announce(ctx, rec, "approval.needed:"+sha+":"+g.ID+":"+g.Digest, protocol.Event{
-				Type: "approval.needed", Repo: rec.Repo, Commit: sha,
-				Text: fmt.Sprintf("%s %q: %s needs approval: %s", short(sha), rec.Commit.Subject, what, g.Missing),
-				Data: map[string]any{"group": g.ID, "owners": g.Owners, "missing": g.Missing},
+		if g.Approved {
+			delete(rec.Announced, "approval.needed:"+key)
+			a.announce(ctx, rec, "approval.granted:"+key, protocol.Event{
+				Type: "approval.granted", Repo: rec.Repo, Commit: sha,
+				Text: fmt.Sprintf("%s: %s approved by %s", short(sha), what, strings.Join(g.ApprovedBy, ", ")),
+				Data: map[string]any{"group": g.ID, "by": g.ApprovedBy, "via": g.Via},
 			})
+			continue
 		}
-	}
-	if rec.Status.Approved {
-		a.announce(ctx, rec, "approval.complete:"+sha+":"+rec.NoopDigest, protocol.Event{
-			Type: "approval.complete", Repo: rec.Repo, Commit: sha,
-			Text: fmt.Sprintf("%s %q is approved (%d change groups)", short(sha), rec.Commit.Subject, len(rec.Status.Groups)),
-			Data: map[string]any{"groups": len(rec.Status.Groups)},
+		delete(rec.Announced, "approval.granted:"+key)
+		a.announce(ctx, rec, "approval.needed:"+key, protocol.Event{
+			Type: "approval.needed", Repo: rec.Repo, Commit: sha,
+			Text: fmt.Sprintf("%s %q: %s needs approval: %s", short(sha), rec.Commit.Subject, what, g.Missing),
+			Data: map[string]any{"group": g.ID, "owners": g.Owners, "missing": g.Missing},
 		})
 	}
+	if !rec.Status.Approved {
+		delete(rec.Announced, "approval.complete:"+sha)
+		return
+	}
+	a.announce(ctx, rec, "approval.complete:"+sha, protocol.Event{
+		Type: "approval.complete", Repo: rec.Repo, Commit: sha,
+		Text: fmt.Sprintf("%s %q is approved (%d change groups)", short(sha), rec.Commit.Subject, len(rec.Status.Groups)),
+		Data: map[string]any{"groups": len(rec.Status.Groups)},
+	})
 }
 
-func (a *Approver) announce(ctx context.Context, rec *Record, id string, ev protocol.Event) {
-	if rec.Announced[id] {
+// announce publishes ev unless the record says key was announced. The
+// message id is unique per announcement: the record, not the server's
+// duplicate window, decides what is said again.
+func (a *Approver) announce(ctx context.Context, rec *Record, key string, ev protocol.Event) {
+	if rec.Announced[key] {
 		return
 	}
 	ev.Service = "approver"
-	if err := a.conn.Announce(ctx, id, ev); err != nil {
+	if err := a.conn.Announce(ctx, key+":"+nuid.Next(), ev); err != nil {
 		a.log.Warn().Err(err).Str("event", ev.Type).Msg("announce")
 		return
 	}
 	if rec.Announced == nil {
 		rec.Announced = map[string]bool{}
 	}
-	rec.Announced[id] = true
+	rec.Announced[key] = true
 }
 
 // describe names a group for one line of chat.

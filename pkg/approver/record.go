@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/github"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
@@ -29,6 +30,12 @@ type Record struct {
 	// Announced holds the ids of the events already announced, so that a
 	// re-evaluation or a restart never announces the same thing twice.
 	Announced map[string]bool `msgpack:"announced" json:"-"`
+	// GitHub is the commit's review issue; GitHubSynced the digest of what
+	// it shows, empty when it must be updated.
+	GitHub       github.IssueState `msgpack:"github" json:"github,omitempty"`
+	GitHubSynced string            `msgpack:"github_synced" json:"-"`
+	// SeenComments are the GitHub comments already read for approvals.
+	SeenComments map[int64]bool `msgpack:"seen_comments" json:"-"`
 }
 
 type store struct{ kv jetstream.KeyValue }

@@ -182,13 +182,6 @@ func (a *Approver) handleApprove(ctx context.Context, who string, data []byte) (
 	}
 	reply := changeReply(st, who)
 	a.log.Info().Str("commit", st.rec.Commit.SHA).Str("by", who).Str("source", req.Source).Strs("counted", reply.Counted).Msg("approval recorded")
-	if len(reply.Counted) > 0 {
-		a.announce(ctx, st.rec, fmt.Sprintf("approval.granted:%s:%s:%d", st.rec.Commit.SHA, who, len(st.rec.Approvals)), protocol.Event{
-			Type: "approval.granted", Repo: st.rec.Repo, Commit: st.rec.Commit.SHA,
-			Text: fmt.Sprintf("%s approved %s %q (%d of %d groups now approved by them)", who, short(st.rec.Commit.SHA), st.rec.Commit.Subject, len(reply.Counted), len(st.groups)),
-			Data: map[string]any{"by": who, "source": req.Source, "groups": reply.Counted},
-		})
-	}
 	return reply, nil
 }
 
@@ -215,6 +208,17 @@ func (a *Approver) handleRevoke(ctx context.Context, who string, data []byte) (a
 	}
 	reply := changeReply(st, who)
 	reply.Message = fmt.Sprintf("%d approvals by %s withdrawn; %s", removed, who, reply.Message)
+	if removed > 0 {
+		a.log.Info().Str("commit", st.rec.Commit.SHA).Str("by", who).Int("removed", removed).Msg("approvals revoked")
+		ev := protocol.Event{
+			Type: "approval.revoked", Repo: st.rec.Repo, Commit: st.rec.Commit.SHA, Service: "approver",
+			Text: fmt.Sprintf("%s withdrew their approval of %s %q; %s", who, short(st.rec.Commit.SHA), st.rec.Commit.Subject, reply.Message),
+			Data: map[string]any{"by": who, "approved": reply.Approved},
+		}
+		if err := a.conn.Announce(ctx, "", ev); err != nil {
+			a.log.Warn().Err(err).Msg("announce revocation")
+		}
+	}
 	return reply, nil
 }
 
@@ -233,7 +237,7 @@ func changeReply(st *state, who string) ChangeReply {
 	case len(r.Counted) == 0:
 		r.Message = "recorded, but it approves no group: " + who + " is not an owner who can approve them (see approver status)"
 	default:
-		r.Message = fmt.Sprintf("approves %d groups; others still need owners (see approver status)", len(r.Counted))
+		r.Message = fmt.Sprintf("approves %d of the commit's groups; others still need owners (see approver status)", len(r.Counted))
 	}
 	return r
 }

@@ -2,6 +2,7 @@ package committer
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/protocol"
@@ -17,5 +18,12 @@ func (p BusPublisher) PublishCommits(ctx context.Context, ev protocol.CommitEven
 		return err
 	}
 	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New, ev)
+	return err
+}
+
+// PublishComment publishes c on balcony.github.comment with Nats-Msg-Id
+// github-comment:<id>:<action>, so a redelivered webhook counts once.
+func (p BusPublisher) PublishComment(ctx context.Context, c protocol.GitHubComment) error {
+	_, err := p.Conn.Publish(ctx, "balcony.github.comment", fmt.Sprintf("github-comment:%d:%s", c.CommentID, c.Action), c)
 	return err
 }

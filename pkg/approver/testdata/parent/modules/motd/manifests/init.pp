@@ -1,0 +1,2 @@
+# Outside the manifest directories: the approver must not read it.
+class motd {}

@@ -1,0 +1,325 @@
+package github
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	sha   = "0123456789abcdef0123456789abcdef01234567"
+	other = "89abcdef0123456789abcdef0123456789abcdef"
+	repo  = "/repos/muppets/puppet"
+)
+
+func TestSyncReviewOneIssuePerCommit(t *testing.T) {
+	mine := commitMarker(sha) + "\nan older review"
+	tests := []struct {
+		name      string
+		setup     func(f *fakeGitHub)
+		prev      int
+		want      int
+		wantCalls []string
+	}{{
+		name: "creates when none",
+		setup: func(f *fakeGitHub) {
+			f.addIssue(commitMarker(other)+"\n", "closed", "balcony")
+			f.addIssue(mine, "open") // no label: a person's copy, not balcony's
+		},
+		want: 3,
+		wantCalls: []string{
+			"GET " + repo + "/issues",
+			"POST " + repo + "/issues",
+			"POST " + repo + "/issues/3/comments", // status
+		},
+	}, {
+		name: "finds on page 2",
+		setup: func(f *fakeGitHub) {
+			f.pageSize = 2
+			f.addIssue(commitMarker(other)+"\n", "closed", "balcony", "ops")
+			f.addIssue("no marker", "open", "balcony")
+			f.addIssue(mine, "open", "balcony")
+			f.issues[2].PR = true // a pull request quoting the marker
+			f.addIssue(mine, "closed", "balcony")
+		},
+		want: 4,
+		wantCalls: []string{
+			"GET " + repo + "/issues",
+			"GET " + repo + "/issues",
+			"GET " + repo + "/issues/4/comments",
+			"POST " + repo + "/issues/4/comments",
+			"PATCH " + repo + "/issues/4", // body, title, reopened
+		},
+	}, {
+		name:  "prev number",
+		setup: func(f *fakeGitHub) { f.addIssue(mine, "open", "balcony") },
+		prev:  1,
+		want:  1,
+		wantCalls: []string{
+			"GET " + repo + "/issues/1",
+			"GET " + repo + "/issues/1/comments",
+			"POST " + repo + "/issues/1/comments",
+			"PATCH " + repo + "/issues/1",
+		},
+	}, {
+		name:  "prev number deleted, found again",
+		setup: func(f *fakeGitHub) { f.addIssue(mine, "open", "balcony") },
+		prev:  9,
+		want:  1,
+		wantCalls: []string{
+			"GET " + repo + "/issues/9",
+			"GET " + repo + "/issues",
+			"GET " + repo + "/issues/1/comments",
+			"POST " + repo + "/issues/1/comments",
+			"PATCH " + repo + "/issues/1",
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t)
+			tt.setup(f)
+			st, err := f.client(t).SyncReview(context.Background(), sha, "motd: greet", "the review", "pending", false, IssueState{Number: tt.prev})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Number != tt.want {
+				t.Errorf("issue number = %d, want %d", st.Number, tt.want)
+			}
+			for _, c := range f.calls {
+				q, _ := url.ParseQuery(c.Query)
+				if c.Method == "GET" && c.Path == repo+"/issues" && (q.Get("labels") != "balcony" || q.Get("state") != "all" || q.Get("per_page") != "100") {
+					t.Errorf("listing query = %q, want labels=balcony, state=all, per_page=100", c.Query)
+				}
+			}
+			if diff := cmp.Diff(tt.wantCalls, f.takeCalls()); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			got := f.issue(tt.want)
+			wantIssue := fakeIssue{Number: tt.want, Title: "motd: greet", Body: commitMarker(sha) + "\nthe review", State: "open", Labels: got.Labels, PR: got.PR}
+			if diff := cmp.Diff(wantIssue, got); diff != "" || !strings.Contains(strings.Join(got.Labels, ","), "balcony") {
+				t.Errorf("issue (-want +got):\n%s labels %q", diff, got.Labels)
+			}
+		})
+	}
+}
+
+func TestSyncReviewStatusEditedNotReposted(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	ctx := context.Background()
+	st, err := c.SyncReview(ctx, sha, "t", "review", "waiting for @statler", false, IssueState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.takeCalls()
+
+	steps := []struct {
+		name      string
+		prev      IssueState
+		status    string
+		wantCalls []string
+	}{
+		{"status changed", st, "approved by @statler", []string{
+			"GET " + repo + "/issues/1",
+			"GET " + repo + "/issues/1/comments",
+			"PATCH " + repo + "/issues/comments/" + fmt.Sprint(st.StatusCommentID),
+		}},
+		{"unchanged: no write", st, "approved by @statler", []string{
+			"GET " + repo + "/issues/1",
+			"GET " + repo + "/issues/1/comments",
+		}},
+		{"state lost: found by markers", IssueState{}, "lapsed", []string{
+			"GET " + repo + "/issues",
+			"GET " + repo + "/issues/1/comments",
+			"PATCH " + repo + "/issues/comments/" + fmt.Sprint(st.StatusCommentID),
+		}},
+	}
+	for _, s := range steps {
+		got, err := c.SyncReview(ctx, sha, "t", "review", s.status, false, s.prev)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if diff := cmp.Diff(s.wantCalls, f.takeCalls()); diff != "" {
+			t.Errorf("%s: calls (-want +got):\n%s", s.name, diff)
+		}
+		if diff := cmp.Diff(IssueState{Number: 1, StatusCommentID: st.StatusCommentID, PartCommentIDs: []int64{}}, got); diff != "" {
+			t.Errorf("%s: state (-want +got):\n%s", s.name, diff)
+		}
+		comments := f.commentsOf(1)
+		if len(comments) != 1 || comments[0].Body != statusMarker+"\n"+s.status {
+			t.Errorf("%s: comments = %+v, want the one status comment", s.name, comments)
+		}
+	}
+}
+
+func TestSyncReviewCloseAndReopen(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	var st IssueState
+	steps := []struct {
+		name      string
+		approved  bool
+		wantState string
+		wantPatch string // the issue PATCH body, "" for none
+	}{
+		{"approved at once: closed", true, "closed", `{"state":"closed","state_reason":"completed"}`},
+		{"still approved: no PATCH", true, "closed", ""},
+		{"approval lapsed: reopened", false, "open", `{"state":"open","state_reason":"reopened"}`},
+		{"still pending: no PATCH", false, "open", ""},
+		{"approved again", true, "closed", `{"state":"closed","state_reason":"completed"}`},
+	}
+	for _, s := range steps {
+		var err error
+		st, err = c.SyncReview(context.Background(), sha, "t", "review", "status", s.approved, st)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		var patch string
+		f.mu.Lock()
+		for _, call := range f.calls {
+			if call.Method == "PATCH" && call.Path == repo+"/issues/1" {
+				patch = strings.TrimSpace(call.Body)
+			}
+		}
+		f.calls = nil
+		f.mu.Unlock()
+		if patch != s.wantPatch {
+			t.Errorf("%s: PATCH = %q, want %q", s.name, patch, s.wantPatch)
+		}
+		if got := f.issue(1).State; got != s.wantState || st.Closed != (s.wantState == "closed") {
+			t.Errorf("%s: state %q, Closed %v; want %q", s.name, got, st.Closed, s.wantState)
+		}
+	}
+}
+
+// bigReview is a review in pkg/review's shape: a heading per file, then
+// its diff in a fenced block, files*lines lines of about 40 bytes.
+func bigReview(files, lines int) string {
+	var b strings.Builder
+	b.WriteString("# Noop of 0123456789: app: many settings\n\n## Changes\n\n")
+	for i := range files {
+		fmt.Fprintf(&b, "### File[/etc/app-%03d.conf]\n\n- **Hosts:** {fozzie,statler}.example.com\n\n```diff\n--- /etc/app-%03d.conf\n+++ /etc/app-%03d.conf\n", i, i, i)
+		for l := range lines {
+			fmt.Fprintf(&b, "+setting_%03d_%04d = wocka wocka wöcka\n", i, l)
+		}
+		b.WriteString("```\n\n")
+	}
+	return b.String()
+}
+
+// unframe joins the review parts posted, minus markers, headers and the
+// fence lines added at cuts. In these reviews a heading always separates
+// two blocks, so a part ending in a fence close followed by one starting
+// with a fence open is a block cut between them.
+func unframe(bodies []string) string {
+	var contents []string
+	for i, b := range bodies {
+		_, rest, _ := strings.Cut(b, "\n")
+		contents = append(contents, strings.TrimPrefix(rest, partHeader(i+1, len(bodies))))
+	}
+	for i := 1; i < len(contents); i++ {
+		first, after, _ := strings.Cut(contents[i], "\n")
+		if first == "```diff" && strings.HasSuffix(contents[i-1], "\n```\n") {
+			contents[i-1] = strings.TrimSuffix(contents[i-1], "```\n")
+			contents[i] = after
+		}
+	}
+	return strings.Join(contents, "")
+}
+
+func TestSyncReviewSplitsLongReview(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t)
+	st := IssueState{}
+	steps := []struct {
+		name        string
+		review      string
+		wantParts   int
+		wantDeletes int
+	}{
+		{"150,000 characters: body and 2 comments", bigReview(6, 640), 3, 0},
+		{"unchanged", bigReview(6, 640), 3, 0},
+		{"shrunk: surplus part deleted", bigReview(4, 500), 2, 1},
+		{"fits the body", bigReview(1, 10), 1, 1},
+		{"grows again", bigReview(6, 640), 3, 0},
+	}
+	if n := len(steps[0].review); n < 145_000 || n > 160_000 {
+		t.Fatalf("big review is %d bytes, want about 150,000", n)
+	}
+	for _, s := range steps {
+		var err error
+		st, err = c.SyncReview(context.Background(), sha, "t", s.review, "status", false, st)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		bodies := []string{f.issue(1).Body}
+		var ids []int64
+		for _, cm := range f.commentsOf(1) {
+			if _, ok := partIndex(cm.Body); ok {
+				bodies = append(bodies, cm.Body)
+				ids = append(ids, cm.ID)
+			}
+		}
+		if len(bodies) != s.wantParts {
+			t.Fatalf("%s: %d parts, want %d", s.name, len(bodies), s.wantParts)
+		}
+		if diff := cmp.Diff(append([]int64{}, ids...), st.PartCommentIDs); diff != "" {
+			t.Errorf("%s: PartCommentIDs (-comments +state):\n%s", s.name, diff)
+		}
+		for i, b := range bodies {
+			if len(b) > maxBody || utf8.RuneCountInString(b) > maxBody {
+				t.Errorf("%s: part %d is %d bytes, over the limit", s.name, i+1, len(b))
+			}
+			if nextFenceAll(b) != (fence{}) {
+				t.Errorf("%s: part %d leaves a code block open", s.name, i+1)
+			}
+		}
+		if got := unframe(bodies); got != s.review {
+			t.Errorf("%s: review lost in the split: got %d bytes, want %d", s.name, len(got), len(s.review))
+		}
+		deletes := 0
+		for _, call := range f.takeCalls() {
+			if strings.HasPrefix(call, "DELETE ") {
+				deletes++
+			}
+		}
+		if deletes != s.wantDeletes {
+			t.Errorf("%s: %d comments deleted, want %d", s.name, deletes, s.wantDeletes)
+		}
+	}
+}
+
+// nextFenceAll is the block state at the end of s.
+func nextFenceAll(s string) fence {
+	var st fence
+	for _, line := range strings.SplitAfter(s, "\n") {
+		st = nextFence(st, line)
+	}
+	return st
+}
+
+func TestSyncReviewRejectsBadCommit(t *testing.T) {
+	f := newFake(t)
+	for _, bad := range []string{"", "0123456", strings.ToUpper(sha), sha + "0"} {
+		if _, err := f.client(t).SyncReview(context.Background(), bad, "t", "r", "s", false, IssueState{}); err == nil {
+			t.Errorf("SyncReview(%q) succeeded", bad)
+		}
+	}
+	if calls := f.takeCalls(); len(calls) != 0 {
+		t.Errorf("calls made: %v", calls)
+	}
+}
+
+func TestSyncReviewRefusesAnotherCommitsIssue(t *testing.T) {
+	f := newFake(t)
+	f.addIssue(commitMarker(other)+"\nreview", "open", "balcony")
+	_, err := f.client(t).SyncReview(context.Background(), sha, "t", "r", "s", false, IssueState{Number: 1})
+	if err == nil || !strings.Contains(err.Error(), other) {
+		t.Errorf("err = %v, want one naming commit %s", err, other)
+	}
+}
