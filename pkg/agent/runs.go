@@ -96,7 +96,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		a.setBusy(req.ID)
 		a.beat(ctx, req.ID)
 		log.Info().Msg("run started")
-		res = a.opts.Executor.Execute(ctx, req)
+		res = a.execute(ctx, req)
 		a.setBusy("")
 		if ctx.Err() != nil {
 			log.Info().Msg("run interrupted by shutdown; it runs again at the next start")
@@ -114,6 +114,18 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		return false
 	}
 	return true
+}
+
+// execute runs req, bounded by its deadline: past it the nooper has asked
+// again, so a run stuck (on Puppet's lock, say) must not hold the host's
+// queue. A run cut short that way is a failed result saying so.
+func (a *Agent) execute(ctx context.Context, req protocol.RunRequest) *protocol.RunResult {
+	if req.Deadline.IsZero() {
+		return a.opts.Executor.Execute(ctx, req)
+	}
+	runCtx, cancel := context.WithDeadline(ctx, req.Deadline)
+	defer cancel()
+	return a.opts.Executor.Execute(runCtx, req)
 }
 
 func (a *Agent) result(req protocol.RunRequest, outcome string, rep *report.Report) *protocol.RunResult {
