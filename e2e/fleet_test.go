@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
@@ -67,10 +69,13 @@ func newFleet(t *testing.T, hosts []string) *fleet {
 	for _, h := range hosts {
 		f.startAgent(t, h)
 	}
-	hostsKV, err := f.conn.JS.KeyValue(context.Background(), "hosts")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The nooper provisions the buckets just after its server starts.
+	var hostsKV jetstream.KeyValue
+	eventually(t, 30*time.Second, "the hosts bucket", func() bool {
+		kv, err := f.conn.JS.KeyValue(context.Background(), "hosts")
+		hostsKV = kv
+		return err == nil
+	})
 	eventually(t, 60*time.Second, "agents registered", func() bool {
 		for _, h := range hosts {
 			if _, err := hostsKV.Get(context.Background(), h); err != nil {
