@@ -12,6 +12,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/balcony-dev/balcony/pkg/github/githubtest"
 )
 
 func TestAppAuth(t *testing.T) {
@@ -30,10 +32,10 @@ func TestAppAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t)
-			f.tokenTTL = tt.ttl
-			f.teams["muppets/ops"] = []string{"kermit"}
-			c, err := New(Options{BaseURL: f.srv.URL, Owner: "muppets", Repo: "puppet", AppID: 42, InstallationID: 7, PrivateKeyPEM: keyPEM}, f.srv.Client())
+			f := githubtest.New(t)
+			f.SetTokenTTL(tt.ttl)
+			f.SetTeam("muppets", "ops", "kermit")
+			c, err := New(Options{BaseURL: f.URL, Owner: "muppets", Repo: "puppet", AppID: 42, InstallationID: 7, PrivateKeyPEM: keyPEM}, f.HTTPClient())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +46,7 @@ func TestAppAuth(t *testing.T) {
 				}
 			}
 			var auths, paths []string
-			for _, call := range f.calls {
+			for _, call := range f.Calls() {
 				if strings.HasSuffix(call.Path, "/members") {
 					auths = append(auths, call.Auth)
 				} else {
@@ -54,10 +56,10 @@ func TestAppAuth(t *testing.T) {
 			if diff := cmp.Diff(tt.wantAuths, auths); diff != "" {
 				t.Errorf("API calls' Authorization (-want +got):\n%s", diff)
 			}
-			if len(paths) != len(f.jwts) || paths[0] != "POST /app/installations/7/access_tokens" {
-				t.Errorf("token calls %v for %d JWTs", paths, len(f.jwts))
+			if len(paths) != len(f.JWTs()) || paths[0] != "POST /app/installations/7/access_tokens" {
+				t.Errorf("token calls %v for %d JWTs", paths, len(f.JWTs()))
 			}
-			for _, signed := range f.jwts {
+			for _, signed := range f.JWTs() {
 				var claims jwt.RegisteredClaims
 				_, err := jwt.ParseWithClaims(signed, &claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
 					jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer("42"), jwt.WithExpirationRequired())
@@ -79,7 +81,7 @@ func TestAppAuth(t *testing.T) {
 // TestAppAuthExchangeFails: a PKCS#8 key is accepted; an installation the
 // server does not know fails before any API call.
 func TestAppAuthExchangeFails(t *testing.T) {
-	f := newFake(t)
+	f := githubtest.New(t)
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ func TestAppAuthExchangeFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	c, err := New(Options{BaseURL: f.srv.URL, Owner: "muppets", Repo: "puppet", AppID: 42, InstallationID: 8, PrivateKeyPEM: keyPEM}, f.srv.Client())
+	c, err := New(Options{BaseURL: f.URL, Owner: "muppets", Repo: "puppet", AppID: 42, InstallationID: 8, PrivateKeyPEM: keyPEM}, f.HTTPClient())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func TestAppAuthExchangeFails(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "installation token") || !strings.Contains(err.Error(), "404") {
 		t.Errorf("err = %v, want the failed token exchange", err)
 	}
-	if diff := cmp.Diff([]string{"POST /app/installations/8/access_tokens"}, f.takeCalls()); diff != "" {
+	if diff := cmp.Diff([]string{"POST /app/installations/8/access_tokens"}, f.TakeCalls()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 }

@@ -7,24 +7,26 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/balcony-dev/balcony/pkg/github/githubtest"
 )
 
 func TestCommentsEveryPage(t *testing.T) {
-	f := newFake(t)
-	f.pageSize = 2
-	n := f.addIssue(commitMarker(sha)+"\nreview", "open", "balcony")
-	f.addComment(n, "balcony[bot]", statusMarker+"\nwaiting for @statler")
-	kermit := f.addComment(n, "Kermit", "looks fine to me")
-	f.addComment(n, "balcony[bot]", partMarker(2)+"\n**Review, part 2 of 2**\n\napproved")
-	statler := f.addComment(n, "Statler", "Approved! for fozzie")
-	f.addComment(n+1, "Waldorf", "approved") // another issue
-	waldorf := f.addComment(n, "Waldorf", "not approved")
+	f := githubtest.New(t)
+	f.SetPageSize(2)
+	n := f.AddIssue(commitMarker(sha)+"\nreview", "open", "balcony")
+	f.AddComment(n, "balcony[bot]", statusMarker+"\nwaiting for @statler")
+	kermit := f.AddComment(n, "Kermit", "looks fine to me")
+	f.AddComment(n, "balcony[bot]", partMarker(2)+"\n**Review, part 2 of 2**\n\napproved")
+	statler := f.AddComment(n, "Statler", "Approved! for fozzie")
+	f.AddComment(n+1, "Waldorf", "approved") // another issue
+	waldorf := f.AddComment(n, "Waldorf", "not approved")
 
-	got, err := f.client(t).Comments(context.Background(), n)
+	got, err := newClient(t, f).Comments(context.Background(), n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := func(id int64) time.Time { return epoch.Add(time.Duration(id) * time.Second) }
+	at := func(id int64) time.Time { return githubtest.Epoch.Add(time.Duration(id) * time.Second) }
 	want := []Comment{
 		{ID: kermit, Issue: n, Login: "kermit", Body: "looks fine to me", CreatedAt: at(kermit)},
 		{ID: statler, Issue: n, Login: "statler", Body: "Approved! for fozzie", CreatedAt: at(statler)},
@@ -34,7 +36,7 @@ func TestCommentsEveryPage(t *testing.T) {
 		t.Errorf("comments (-want +got):\n%s", diff)
 	}
 	var pages []string
-	for _, c := range f.calls {
+	for _, c := range f.Calls() {
 		q, _ := url.ParseQuery(c.Query)
 		if q.Get("per_page") != "100" {
 			t.Errorf("%s?%s: per_page not 100", c.Path, c.Query)
@@ -98,20 +100,20 @@ func TestCommitOf(t *testing.T) {
 }
 
 func TestTeamMembersEveryPage(t *testing.T) {
-	f := newFake(t)
-	f.pageSize = 2
-	f.teams["muppets/ops"] = []string{"Kermit", "statler", "WALDORF", "fozzie", "animal"}
-	got, err := f.client(t).TeamMembers(context.Background(), "muppets", "ops")
+	f := githubtest.New(t)
+	f.SetPageSize(2)
+	f.SetTeam("muppets", "ops", "Kermit", "statler", "WALDORF", "fozzie", "animal")
+	got, err := newClient(t, f).TeamMembers(context.Background(), "muppets", "ops")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"kermit", "statler", "waldorf", "fozzie", "animal"}, got); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}
-	if n := len(f.takeCalls()); n != 3 {
+	if n := len(f.TakeCalls()); n != 3 {
 		t.Errorf("%d pages read, want 3", n)
 	}
-	if _, err := f.client(t).TeamMembers(context.Background(), "muppets", "ghosts"); err == nil {
+	if _, err := newClient(t, f).TeamMembers(context.Background(), "muppets", "ghosts"); err == nil {
 		t.Error("unknown team: no error")
 	}
 }

@@ -3,7 +3,20 @@ package github
 import (
 	"strings"
 	"testing"
+
+	"github.com/balcony-dev/balcony/pkg/github/githubtest"
 )
+
+// newClient returns a token-authenticated Client for the fake's
+// repository.
+func newClient(t *testing.T, f *githubtest.Server) *Client {
+	t.Helper()
+	c, err := New(Options{BaseURL: f.URL, Owner: githubtest.Owner, Repo: githubtest.Repo, Token: "t0ken"}, f.HTTPClient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 func TestNewValidates(t *testing.T) {
 	key := []byte("-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n")

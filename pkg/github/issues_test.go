@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/balcony-dev/balcony/pkg/github/githubtest"
 )
 
 const (
@@ -21,15 +23,15 @@ func TestSyncReviewOneIssuePerCommit(t *testing.T) {
 	mine := commitMarker(sha) + "\nan older review"
 	tests := []struct {
 		name      string
-		setup     func(f *fakeGitHub)
+		setup     func(f *githubtest.Server)
 		prev      int
 		want      int
 		wantCalls []string
 	}{{
 		name: "creates when none",
-		setup: func(f *fakeGitHub) {
-			f.addIssue(commitMarker(other)+"\n", "closed", "balcony")
-			f.addIssue(mine, "open") // no label: a person's copy, not balcony's
+		setup: func(f *githubtest.Server) {
+			f.AddIssue(commitMarker(other)+"\n", "closed", "balcony")
+			f.AddIssue(mine, "open") // no label: a person's copy, not balcony's
 		},
 		want: 3,
 		wantCalls: []string{
@@ -39,13 +41,13 @@ func TestSyncReviewOneIssuePerCommit(t *testing.T) {
 		},
 	}, {
 		name: "finds on page 2",
-		setup: func(f *fakeGitHub) {
-			f.pageSize = 2
-			f.addIssue(commitMarker(other)+"\n", "closed", "balcony", "ops")
-			f.addIssue("no marker", "open", "balcony")
-			f.addIssue(mine, "open", "balcony")
-			f.issues[2].PR = true // a pull request quoting the marker
-			f.addIssue(mine, "closed", "balcony")
+		setup: func(f *githubtest.Server) {
+			f.SetPageSize(2)
+			f.AddIssue(commitMarker(other)+"\n", "closed", "balcony", "ops")
+			f.AddIssue("no marker", "open", "balcony")
+			f.AddIssue(mine, "open", "balcony")
+			f.MarkPullRequest(3) // a pull request quoting the marker
+			f.AddIssue(mine, "closed", "balcony")
 		},
 		want: 4,
 		wantCalls: []string{
@@ -57,7 +59,7 @@ func TestSyncReviewOneIssuePerCommit(t *testing.T) {
 		},
 	}, {
 		name:  "prev number",
-		setup: func(f *fakeGitHub) { f.addIssue(mine, "open", "balcony") },
+		setup: func(f *githubtest.Server) { f.AddIssue(mine, "open", "balcony") },
 		prev:  1,
 		want:  1,
 		wantCalls: []string{
@@ -68,7 +70,7 @@ func TestSyncReviewOneIssuePerCommit(t *testing.T) {
 		},
 	}, {
 		name:  "prev number deleted, found again",
-		setup: func(f *fakeGitHub) { f.addIssue(mine, "open", "balcony") },
+		setup: func(f *githubtest.Server) { f.AddIssue(mine, "open", "balcony") },
 		prev:  9,
 		want:  1,
 		wantCalls: []string{
@@ -81,26 +83,26 @@ func TestSyncReviewOneIssuePerCommit(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t)
+			f := githubtest.New(t)
 			tt.setup(f)
-			st, err := f.client(t).SyncReview(context.Background(), sha, "motd: greet", "the review", "pending", false, IssueState{Number: tt.prev})
+			st, err := newClient(t, f).SyncReview(context.Background(), sha, "motd: greet", "the review", "pending", false, IssueState{Number: tt.prev})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if st.Number != tt.want {
 				t.Errorf("issue number = %d, want %d", st.Number, tt.want)
 			}
-			for _, c := range f.calls {
+			for _, c := range f.Calls() {
 				q, _ := url.ParseQuery(c.Query)
 				if c.Method == "GET" && c.Path == repo+"/issues" && (q.Get("labels") != "balcony" || q.Get("state") != "all" || q.Get("per_page") != "100") {
 					t.Errorf("listing query = %q, want labels=balcony, state=all, per_page=100", c.Query)
 				}
 			}
-			if diff := cmp.Diff(tt.wantCalls, f.takeCalls()); diff != "" {
+			if diff := cmp.Diff(tt.wantCalls, f.TakeCalls()); diff != "" {
 				t.Errorf("calls (-want +got):\n%s", diff)
 			}
-			got := f.issue(tt.want)
-			wantIssue := fakeIssue{Number: tt.want, Title: "motd: greet", Body: commitMarker(sha) + "\nthe review", State: "open", Labels: got.Labels, PR: got.PR}
+			got := f.Issue(tt.want)
+			wantIssue := githubtest.Issue{Number: tt.want, Title: "motd: greet", Body: commitMarker(sha) + "\nthe review", State: "open", Labels: got.Labels, PR: got.PR}
 			if diff := cmp.Diff(wantIssue, got); diff != "" || !strings.Contains(strings.Join(got.Labels, ","), "balcony") {
 				t.Errorf("issue (-want +got):\n%s labels %q", diff, got.Labels)
 			}
@@ -109,14 +111,14 @@ func TestSyncReviewOneIssuePerCommit(t *testing.T) {
 }
 
 func TestSyncReviewStatusEditedNotReposted(t *testing.T) {
-	f := newFake(t)
-	c := f.client(t)
+	f := githubtest.New(t)
+	c := newClient(t, f)
 	ctx := context.Background()
 	st, err := c.SyncReview(ctx, sha, "t", "review", "waiting for @statler", false, IssueState{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.takeCalls()
+	f.TakeCalls()
 
 	steps := []struct {
 		name      string
@@ -144,13 +146,13 @@ func TestSyncReviewStatusEditedNotReposted(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if diff := cmp.Diff(s.wantCalls, f.takeCalls()); diff != "" {
+		if diff := cmp.Diff(s.wantCalls, f.TakeCalls()); diff != "" {
 			t.Errorf("%s: calls (-want +got):\n%s", s.name, diff)
 		}
 		if diff := cmp.Diff(IssueState{Number: 1, StatusCommentID: st.StatusCommentID, PartCommentIDs: []int64{}}, got); diff != "" {
 			t.Errorf("%s: state (-want +got):\n%s", s.name, diff)
 		}
-		comments := f.commentsOf(1)
+		comments := f.Comments(1)
 		if len(comments) != 1 || comments[0].Body != statusMarker+"\n"+s.status {
 			t.Errorf("%s: comments = %+v, want the one status comment", s.name, comments)
 		}
@@ -158,8 +160,8 @@ func TestSyncReviewStatusEditedNotReposted(t *testing.T) {
 }
 
 func TestSyncReviewCloseAndReopen(t *testing.T) {
-	f := newFake(t)
-	c := f.client(t)
+	f := githubtest.New(t)
+	c := newClient(t, f)
 	var st IssueState
 	steps := []struct {
 		name      string
@@ -180,18 +182,16 @@ func TestSyncReviewCloseAndReopen(t *testing.T) {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 		var patch string
-		f.mu.Lock()
-		for _, call := range f.calls {
+		for _, call := range f.Calls() {
 			if call.Method == "PATCH" && call.Path == repo+"/issues/1" {
 				patch = strings.TrimSpace(call.Body)
 			}
 		}
-		f.calls = nil
-		f.mu.Unlock()
+		f.TakeCalls()
 		if patch != s.wantPatch {
 			t.Errorf("%s: PATCH = %q, want %q", s.name, patch, s.wantPatch)
 		}
-		if got := f.issue(1).State; got != s.wantState || st.Closed != (s.wantState == "closed") {
+		if got := f.Issue(1).State; got != s.wantState || st.Closed != (s.wantState == "closed") {
 			t.Errorf("%s: state %q, Closed %v; want %q", s.name, got, st.Closed, s.wantState)
 		}
 	}
@@ -233,8 +233,8 @@ func unframe(bodies []string) string {
 }
 
 func TestSyncReviewSplitsLongReview(t *testing.T) {
-	f := newFake(t)
-	c := f.client(t)
+	f := githubtest.New(t)
+	c := newClient(t, f)
 	st := IssueState{}
 	steps := []struct {
 		name        string
@@ -257,9 +257,9 @@ func TestSyncReviewSplitsLongReview(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		bodies := []string{f.issue(1).Body}
+		bodies := []string{f.Issue(1).Body}
 		var ids []int64
-		for _, cm := range f.commentsOf(1) {
+		for _, cm := range f.Comments(1) {
 			if _, ok := partIndex(cm.Body); ok {
 				bodies = append(bodies, cm.Body)
 				ids = append(ids, cm.ID)
@@ -283,7 +283,7 @@ func TestSyncReviewSplitsLongReview(t *testing.T) {
 			t.Errorf("%s: review lost in the split: got %d bytes, want %d", s.name, len(got), len(s.review))
 		}
 		deletes := 0
-		for _, call := range f.takeCalls() {
+		for _, call := range f.TakeCalls() {
 			if strings.HasPrefix(call, "DELETE ") {
 				deletes++
 			}
@@ -304,21 +304,21 @@ func nextFenceAll(s string) fence {
 }
 
 func TestSyncReviewRejectsBadCommit(t *testing.T) {
-	f := newFake(t)
+	f := githubtest.New(t)
 	for _, bad := range []string{"", "0123456", strings.ToUpper(sha), sha + "0"} {
-		if _, err := f.client(t).SyncReview(context.Background(), bad, "t", "r", "s", false, IssueState{}); err == nil {
+		if _, err := newClient(t, f).SyncReview(context.Background(), bad, "t", "r", "s", false, IssueState{}); err == nil {
 			t.Errorf("SyncReview(%q) succeeded", bad)
 		}
 	}
-	if calls := f.takeCalls(); len(calls) != 0 {
+	if calls := f.TakeCalls(); len(calls) != 0 {
 		t.Errorf("calls made: %v", calls)
 	}
 }
 
 func TestSyncReviewRefusesAnotherCommitsIssue(t *testing.T) {
-	f := newFake(t)
-	f.addIssue(commitMarker(other)+"\nreview", "open", "balcony")
-	_, err := f.client(t).SyncReview(context.Background(), sha, "t", "r", "s", false, IssueState{Number: 1})
+	f := githubtest.New(t)
+	f.AddIssue(commitMarker(other)+"\nreview", "open", "balcony")
+	_, err := newClient(t, f).SyncReview(context.Background(), sha, "t", "r", "s", false, IssueState{Number: 1})
 	if err == nil || !strings.Contains(err.Error(), other) {
 		t.Errorf("err = %v, want one naming commit %s", err, other)
 	}
