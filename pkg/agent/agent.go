@@ -240,7 +240,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.beat(ctx, "")
+			a.beat(ctx, a.busyRun())
 		}
 	}
 }

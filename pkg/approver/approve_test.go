@@ -22,7 +22,7 @@ func TestApprovalRules(t *testing.T) {
 	h := start(t)
 	tests := []struct {
 		name   string
-		commit func(protocol.Commit) protocol.Commit // nil: gonzo's commit
+		commit func(protocol.Commit) protocol.Commit // nil: beaker's commit
 		groups []delta.Group
 		by     string
 		// approved: the commit is complete; counted: the groups the

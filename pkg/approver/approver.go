@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
 
@@ -52,6 +53,7 @@ type Approver struct {
 
 	mu    sync.Mutex // serializes read-modify-write of records
 	teams map[string]cachedTeam
+	stops []func()
 }
 
 // New checks the options and opens the approvals bucket.
@@ -84,59 +86,71 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
 // Run evaluates each finished noop and answers approval requests until ctx
 // is cancelled.
 func (a *Approver) Run(ctx context.Context) error {
-	cons, err := a.conn.JS.CreateOrUpdateConsumer(ctx, "EVENTS", jetstream.ConsumerConfig{
-		Durable:       a.opts.Durable + "-noops",
-		Description:   "approver: finished noops to evaluate",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
-		MaxAckPending: 1,
-		FilterSubject: bus.EventPrefix + "noop.ready",
-		MaxDeliver:    -1,
-	})
-	if err != nil {
-		return fmt.Errorf("approver: consumer: %w", err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { a.onNoopReady(ctx, m) })
-	if err != nil {
-		return fmt.Errorf("approver: consume: %w", err)
-	}
-	defer cc.Stop()
-	svc, err := a.addService(ctx)
-	if err != nil {
-		return fmt.Errorf("approver: micro service: %w", err)
-	}
-	defer svc.Stop() //nolint:errcheck // best effort at shutdown
-	if a.opts.GitHub != nil {
-		gc, err := a.consumeComments(ctx)
-		if err != nil {
-			return fmt.Errorf("approver: GitHub comments: %w", err)
+	if err := a.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
 		}
-		defer gc.Stop()
-		go a.pollGitHub(ctx)
+		return fmt.Errorf("approver: %w", err)
 	}
+	defer a.stop()
 	a.log.Info().Msg("approver started")
 	<-ctx.Done()
 	a.log.Info().Msg("approver stopping")
 	return nil
 }
 
-// onNoopReady re-evaluates the commit of a noop.ready event.
-func (a *Approver) onNoopReady(ctx context.Context, m jetstream.Msg) {
-	var ev protocol.Event
-	err := json.Unmarshal(m.Data(), &ev)
-	if err == nil && ev.Commit == "" {
-		err = errors.New("noop.ready event without a commit")
-	}
+// start subscribes to finished noops (and GitHub comments) and registers
+// the micro service; stop undoes it.
+func (a *Approver) start(ctx context.Context) error {
+	cc, err := a.conn.Consume(ctx, "approver", bus.Durable{
+		Stream: "EVENTS", Name: a.opts.Durable + "-noops", Description: "approver: finished noops to evaluate",
+		Filter: bus.EventPrefix + "noop.ready",
+	}, a.onNoopReady)
 	if err != nil {
-		err = fmt.Errorf("%w: %v", bus.ErrMalformed, err)
-		a.conn.Reject(ctx, "approver", m.Subject(), err)
-		_ = m.TermWithReason(err.Error())
-		return
+		return err
 	}
-	if _, err := a.update(ctx, ev.Commit, nil); err != nil {
-		a.log.Warn().Err(err).Str("commit", ev.Commit).Msg("evaluating approvals; retrying")
-		_ = m.NakWithDelay(5 * time.Second)
-		return
+	a.stops = append(a.stops, cc.Stop)
+	svc, err := a.addService(ctx)
+	if err != nil {
+		a.stop()
+		return fmt.Errorf("micro service: %w", err)
 	}
-	_ = m.Ack()
+	a.stops = append(a.stops, func() { _ = svc.Stop() })
+	if a.opts.GitHub != nil {
+		gc, err := a.conn.Consume(ctx, "approver", bus.Durable{
+			Stream: "GITHUB", Name: a.opts.Durable + "-github", Description: "approver: GitHub issue comments",
+			Filter: "balcony.github.comment",
+		}, a.onComment)
+		if err != nil {
+			a.stop()
+			return err
+		}
+		a.stops = append(a.stops, gc.Stop)
+		go a.pollGitHub(ctx)
+	}
+	return nil
+}
+
+// stop undoes start, in reverse order.
+func (a *Approver) stop() {
+	for i := len(a.stops) - 1; i >= 0; i-- {
+		a.stops[i]()
+	}
+	a.stops = nil
+}
+
+// onNoopReady re-evaluates the commit of a noop.ready event.
+func (a *Approver) onNoopReady(ctx context.Context, m jetstream.Msg) error {
+	var ev protocol.Event
+	if err := json.Unmarshal(m.Data(), &ev); err != nil {
+		return fmt.Errorf("%w: %v", bus.ErrMalformed, err)
+	}
+	if ev.Commit == "" {
+		return fmt.Errorf("%w: noop.ready event without a commit", bus.ErrMalformed)
+	}
+	_, err := a.update(ctx, ev.Commit, nil)
+	if errors.Is(err, nooper.ErrUnknownCommit) {
+		return fmt.Errorf("%w: %v", bus.ErrSkip, err)
+	}
+	return err
 }

@@ -21,6 +21,10 @@ type Config struct {
 	ManifestDirs []string `yaml:"manifest_dirs"`
 	// ModuleDirs hold the modules; default [modules].
 	ModuleDirs []string `yaml:"module_dirs"`
+	// AllowUnidentifiedAuthors lets a commit be approved although its
+	// author's or a co-author's email maps to no login (so their own
+	// approval would count). Off by default.
+	AllowUnidentifiedAuthors bool `yaml:"allow_unidentified_authors"`
 }
 
 // LoadConfig reads a config file; an empty path is the zero Config.

@@ -65,6 +65,7 @@ func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) e
 			return nil, err
 		}
 		rec.Status = owners.Evaluate(model, col.Commit, st.groups, rec.Approvals)
+		a.holdBack(rec, col)
 		a.announceChanges(ctx, st)
 		a.syncGitHub(ctx, st, col)
 	}
@@ -72,6 +73,29 @@ func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) e
 		return nil, err
 	}
 	return st, nil
+}
+
+// holdBack keeps a commit unapproved when approving it would rest on
+// something unknown: hosts whose noop is missing or failed (what the
+// commit does there was never seen), or an author or co-author the
+// approver cannot identify (whose own approval could then count).
+func (a *Approver) holdBack(rec *Record, col *nooper.Collection) {
+	var why []string
+	if res := col.Result; res != nil {
+		if n := len(res.Unanswered); n > 0 {
+			why = append(why, fmt.Sprintf("%d hosts did not answer the noop (%s): re-noop before approving", n, review.CompressHosts(res.Unanswered)))
+		}
+		for _, e := range res.Errors {
+			why = append(why, fmt.Sprintf("the noop failed on %s (%s): fix or re-noop before approving", review.CompressHosts(e.Hosts), e.Message))
+		}
+	}
+	if len(rec.Status.Unidentified) > 0 && !a.opts.Config.AllowUnidentifiedAuthors {
+		why = append(why, fmt.Sprintf("no login is known for %s, so their own approval cannot be told apart: add them to the approver's logins", strings.Join(rec.Status.Unidentified, ", ")))
+	}
+	if len(why) > 0 {
+		rec.Status.Approved = false
+		rec.Status.Problems = append(rec.Status.Problems, why...)
+	}
 }
 
 // model builds the ownership model from the repository at rev, the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,6 +39,7 @@ func (a *Approver) syncGitHub(ctx context.Context, st *state, col *nooper.Collec
 	}
 	doc := review.Markdown(col.Document())
 	status := review.ApprovalMarkdown(approvalView(st))
+	docSum := sha256.Sum256([]byte(doc))
 	sum := sha256.Sum256([]byte(doc + "\x00" + status))
 	digest := hex.EncodeToString(sum[:])
 	if digest == rec.GitHubSynced {
@@ -45,12 +47,30 @@ func (a *Approver) syncGitHub(ctx context.Context, st *state, col *nooper.Collec
 	}
 	title := fmt.Sprintf("balcony: %s %s", short(rec.Commit.SHA), rec.Commit.Subject)
 	issue, err := a.opts.GitHub.SyncReview(ctx, rec.Commit.SHA, title, doc, status, rec.Status.Approved, rec.GitHub)
+	if issue.Number != 0 {
+		rec.GitHub = issue // even a partial sync says which issue is the commit's
+	}
 	if err != nil {
 		a.log.Warn().Err(err).Str("commit", rec.Commit.SHA).Msg("GitHub review issue not updated; retrying later")
 		rec.GitHubSynced = ""
 		return
 	}
-	rec.GitHub, rec.GitHubSynced = issue, digest
+	if reviewDigest := hex.EncodeToString(docSum[:]); reviewDigest != rec.GitHubReview {
+		// Comments on the issue until now approved what it showed before,
+		// not this: remember the newest, by id (ids only grow; clocks and
+		// GitHub's one-second times are not precise enough).
+		comments, err := a.opts.GitHub.Comments(ctx, issue.Number)
+		if err != nil {
+			a.log.Warn().Err(err).Str("commit", rec.Commit.SHA).Msg("GitHub comments not read; retrying later")
+			rec.GitHubSynced = ""
+			return
+		}
+		rec.GitHubReview, rec.GitHubCommentsBefore = reviewDigest, 0
+		for _, c := range comments {
+			rec.GitHubCommentsBefore = max(rec.GitHubCommentsBefore, c.ID)
+		}
+	}
+	rec.GitHubSynced = digest
 }
 
 func approvalView(st *state) review.ApprovalView {
@@ -62,70 +82,62 @@ func approvalView(st *state) review.ApprovalView {
 }
 
 // takeComments records the approvals among comments on the commit's
-// issue, each comment once, bound to the groups as they are now.
-func (a *Approver) takeComments(ctx context.Context, sha string, comments []github.Comment) error {
+// review issue, each comment once, bound to the groups as they are now. A
+// comment on another issue never counts (anyone can open an issue with the
+// commit's marker), nor one written before the issue showed the current
+// review: its author approved something else.
+func (a *Approver) takeComments(ctx context.Context, sha string, issue int, comments []github.Comment) error {
 	_, err := a.update(ctx, sha, func(st *state) error {
+		rec := st.rec
+		if issue == 0 || issue != rec.GitHub.Number {
+			a.log.Warn().Str("commit", rec.Commit.SHA).Int("issue", issue).Int("review_issue", rec.GitHub.Number).Msg("comments not on the commit's review issue are ignored")
+			return nil
+		}
 		for _, c := range comments {
-			if st.rec.SeenComments[c.ID] {
+			if rec.SeenComments[c.ID] {
 				continue
 			}
-			if st.rec.SeenComments == nil {
-				st.rec.SeenComments = map[int64]bool{}
+			if rec.SeenComments == nil {
+				rec.SeenComments = map[int64]bool{}
 			}
-			st.rec.SeenComments[c.ID] = true
+			rec.SeenComments[c.ID] = true
 			if !github.IsApproval(c.Body) || !st.ready {
 				continue
 			}
-			st.rec.Approvals = append(st.rec.Approvals, owners.Approval{
-				Commit: st.rec.Commit.SHA, By: owners.Normalize(c.Login), Source: owners.SourceGitHub,
+			if c.ID <= rec.GitHubCommentsBefore {
+				a.log.Info().Str("commit", rec.Commit.SHA).Str("by", c.Login).Int64("comment", c.ID).Msg("approval written before the review changed; not counted")
+				continue
+			}
+			rec.Approvals = append(rec.Approvals, owners.Approval{
+				Commit: rec.Commit.SHA, By: owners.Normalize(c.Login), Source: owners.SourceGitHub,
 				At: c.CreatedAt.UTC(), Groups: owners.Digests(st.groups),
 			})
-			a.log.Info().Str("commit", st.rec.Commit.SHA).Str("by", c.Login).Int64("comment", c.ID).Msg("approval from GitHub")
+			a.log.Info().Str("commit", rec.Commit.SHA).Str("by", c.Login).Int64("comment", c.ID).Msg("approval from GitHub")
 		}
 		return nil
 	})
 	return err
 }
 
-// consumeComments reads the issue comments the committer's webhook
-// endpoint verified and put on the bus.
-func (a *Approver) consumeComments(ctx context.Context) (jetstream.ConsumeContext, error) {
-	cons, err := a.conn.JS.CreateOrUpdateConsumer(ctx, "GITHUB", jetstream.ConsumerConfig{
-		Durable:       a.opts.Durable + "-github",
-		Description:   "approver: GitHub issue comments",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
-		MaxAckPending: 1,
-		FilterSubject: "balcony.github.comment",
-		MaxDeliver:    -1,
-	})
-	if err != nil {
-		return nil, err
+// onComment handles an issue comment the committer's webhook endpoint
+// verified and put on the bus.
+func (a *Approver) onComment(ctx context.Context, m jetstream.Msg) error {
+	var c protocol.GitHubComment
+	if err := bus.Unmarshal(m.Data(), &c); err != nil {
+		return err
 	}
-	return cons.Consume(func(m jetstream.Msg) {
-		var c protocol.GitHubComment
-		err := bus.Unmarshal(m.Data(), &c)
-		sha, ok := github.CommitOf(c.IssueBody)
-		if err == nil && !ok {
-			err = fmt.Errorf("%w: comment %d is not on a balcony issue", bus.ErrMalformed, c.CommentID)
-		}
-		if err != nil {
-			a.conn.Reject(ctx, "approver", m.Subject(), err)
-			_ = m.TermWithReason(err.Error())
-			return
-		}
-		if c.Action == "deleted" {
-			_ = m.Ack()
-			return
-		}
-		err = a.takeComments(ctx, sha, []github.Comment{{ID: c.CommentID, Issue: c.Issue, Login: c.Login, Body: c.Body, CreatedAt: c.Time}})
-		if err != nil && !errors.Is(err, nooper.ErrUnknownCommit) {
-			a.log.Warn().Err(err).Int64("comment", c.CommentID).Msg("GitHub comment not processed; retrying")
-			_ = m.NakWithDelay(5 * time.Second)
-			return
-		}
-		_ = m.Ack()
-	})
+	sha, ok := github.CommitOf(c.IssueBody)
+	if !ok {
+		return fmt.Errorf("%w: comment %d is not on a balcony issue", bus.ErrMalformed, c.CommentID)
+	}
+	if c.Action == "deleted" {
+		return nil // an approval stays until revoked
+	}
+	err := a.takeComments(ctx, sha, c.Issue, []github.Comment{{ID: c.CommentID, Issue: c.Issue, Login: c.Login, Body: c.Body, CreatedAt: c.Time}})
+	if errors.Is(err, nooper.ErrUnknownCommit) {
+		return fmt.Errorf("%w: %v", bus.ErrSkip, err)
+	}
+	return err
 }
 
 // pollGitHub is the fallback when webhooks are lost: it reads every
@@ -162,7 +174,7 @@ func (a *Approver) pollGitHub(ctx context.Context) {
 				a.log.Warn().Err(err).Int("issue", rec.GitHub.Number).Msg("GitHub poll: comments")
 				continue
 			}
-			if err := a.takeComments(ctx, sha, comments); err != nil {
+			if err := a.takeComments(ctx, sha, rec.GitHub.Number, comments); err != nil {
 				a.log.Warn().Err(err).Str("commit", sha).Msg("GitHub poll: approvals")
 			}
 		}
@@ -191,21 +203,29 @@ func (a *Approver) githubTeams(ctx context.Context, codeowners map[string][]byte
 	}
 	now := a.opts.Now()
 	for _, data := range codeowners {
-		for _, m := range teamRef.FindAllStringSubmatch(string(data), -1) {
-			name := owners.Normalize(m[1] + "/" + m[2])
-			if _, done := into[name]; done {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "#") {
 				continue
 			}
-			if c, ok := a.teams[name]; ok && now.Sub(c.at) < teamTTL {
-				into[name] = c.members
-				continue
+			for _, m := range teamRef.FindAllStringSubmatch(line, -1) {
+				name := owners.Normalize(m[1] + "/" + m[2])
+				if _, done := into[name]; done {
+					continue
+				}
+				if c, ok := a.teams[name]; ok && now.Sub(c.at) < teamTTL {
+					into[name] = c.members
+					continue
+				}
+				members, err := a.opts.GitHub.TeamMembers(ctx, m[1], m[2])
+				if err != nil {
+					// The team counts as empty (the review lists it as a
+					// problem); other owners can still approve.
+					a.log.Warn().Err(err).Str("team", name).Msg("GitHub team members unknown")
+					continue
+				}
+				a.teams[name] = cachedTeam{members: members, at: now}
+				into[name] = members
 			}
-			members, err := a.opts.GitHub.TeamMembers(ctx, m[1], m[2])
-			if err != nil {
-				return fmt.Errorf("members of %s: %w", name, err)
-			}
-			a.teams[name] = cachedTeam{members: members, at: now}
-			into[name] = members
 		}
 	}
 	return nil

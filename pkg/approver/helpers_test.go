@@ -45,6 +45,7 @@ func testConfig() approver.Config {
 			"kermit@muppets.example":  "kermit",
 			"fozzie@muppets.example":  "fozzie",
 			"scooter@muppets.example": "scooter",
+			"beaker@muppets.example":  "beaker",
 		},
 	}
 }
@@ -156,11 +157,11 @@ func (h *harness) stopApprover() {
 	}
 }
 
-// commit is a test commit by gonzo, with revParent as first parent.
+// commit is a test commit by beaker, with revParent as first parent.
 func commit(name string) protocol.Commit {
 	return protocol.Commit{
 		SHA: sha(name), Parents: []string{revParent},
-		Author: "Gonzo", AuthorEmail: "gonzo@muppets.example",
+		Author: "Beaker", AuthorEmail: "beaker@muppets.example",
 		Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), Subject: name, Message: name + "\n",
 	}
 }
@@ -168,6 +169,12 @@ func commit(name string) protocol.Commit {
 // putNoop stores a collection for c in the noops bucket, as the nooper
 // would: ready with groups, or collecting when groups is nil.
 func (h *harness) putNoop(c protocol.Commit, groups []delta.Group) {
+	h.t.Helper()
+	h.putNoopResult(c, groups, nil)
+}
+
+// putNoopResult is putNoop with a hook to change the finished result.
+func (h *harness) putNoopResult(c protocol.Commit, groups []delta.Group, change func(*delta.Result)) {
 	h.t.Helper()
 	h.code.addCommit(c.SHA)
 	col := nooper.Collection{
@@ -188,6 +195,9 @@ func (h *harness) putNoop(c protocol.Commit, groups []delta.Group) {
 		for host := range hosts {
 			col.Hosts = append(col.Hosts, host)
 			col.Result.Hosts = append(col.Result.Hosts, host)
+		}
+		if change != nil {
+			change(col.Result)
 		}
 	}
 	data, err := bus.Marshal(col)

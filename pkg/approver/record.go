@@ -34,6 +34,11 @@ type Record struct {
 	// it shows, empty when it must be updated.
 	GitHub       github.IssueState `msgpack:"github" json:"github,omitempty"`
 	GitHubSynced string            `msgpack:"github_synced" json:"-"`
+	// GitHubReview is the digest of the review the issue shows, and
+	// GitHubCommentsBefore the newest comment id when it was first shown:
+	// comments up to it approved something else.
+	GitHubReview         string `msgpack:"github_review" json:"-"`
+	GitHubCommentsBefore int64  `msgpack:"github_comments_before" json:"-"`
 	// SeenComments are the GitHub comments already read for approvals.
 	SeenComments map[int64]bool `msgpack:"seen_comments" json:"-"`
 }

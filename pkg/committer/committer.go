@@ -223,6 +223,13 @@ func (c *Committer) publish(ctx context.Context, log zerolog.Logger, branch, old
 		return false, nil
 	}
 	commits, err := c.repo.NewCommits(base, tip, c.opts.Limit)
+	if errors.Is(err, gitrepo.ErrTooManyCommits) {
+		// Refusing would leave the branch unpublished forever (every
+		// later push fails the same way); publish its tip alone, as for a
+		// new branch, and say so.
+		log.Warn().Err(err).Str("branch", branch).Str("base", base).Msg("too many new commits: publishing the tip alone")
+		commits, err = c.repo.NewCommits("", tip, c.opts.Limit)
+	}
 	if err != nil {
 		return false, err
 	}

@@ -3,6 +3,7 @@ package committer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -321,5 +322,30 @@ func publishAt(t *testing.T, c *committer.Committer, branch, sha string) {
 	t.Helper()
 	if err := c.Repo().SetPublished(branch, sha); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTooManyCommitsPublishesTheTip: a push past the limit is published as
+// its tip alone rather than left unpublished forever.
+func TestTooManyCommitsPublishesTheTip(t *testing.T) {
+	f := gittest.New(t)
+	base := f.Commit("base", map[string]string{"a.pp": "0"})
+	f.Push("main")
+	var tip string
+	for i := range 3 {
+		tip = f.Commit(fmt.Sprintf("c%d", i), map[string]string{"a.pp": fmt.Sprint(i + 1)})
+	}
+	f.Push("main")
+	pub := &fakePublisher{}
+	c, err := committer.New(committer.Options{RepoName: "puppet", RepoPath: f.Bare, Limit: 2}, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.HandleUpdates(context.Background(), []committer.RefUpdate{{Old: base, New: tip, Ref: "refs/heads/main"}}); err != nil {
+		t.Fatal(err)
+	}
+	evs := pub.take()
+	if len(evs) != 1 || len(evs[0].Commits) != 1 || evs[0].Commits[0].SHA != tip {
+		t.Fatalf("events %+v, want one with the tip alone", evs)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	gh "github.com/google/go-github/v60/github"
@@ -93,7 +94,8 @@ func New(opts Options, base *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("github: label %q: no commas or newlines", label)
 	}
 
-	hc := http.Client{}
+	// A hung GitHub must not hold the approver: every call is bounded.
+	hc := http.Client{Timeout: 30 * time.Second}
 	if base != nil {
 		hc = *base
 	}

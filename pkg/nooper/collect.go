@@ -3,6 +3,7 @@ package nooper
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
@@ -18,9 +19,18 @@ func (n *Nooper) step(ctx context.Context) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.opts.Now().UTC()
-	for sha, c := range n.active {
+	for _, c := range n.ordered() {
 		if ctx.Err() != nil {
 			return
+		}
+		sha := c.Commit.SHA
+		if c.State == StateReady { // computed, not yet announced
+			if err := n.announceReady(ctx, c); err != nil {
+				n.log.Warn().Err(err).Str("commit", sha).Msg("announcing a noop")
+				continue
+			}
+			n.done(sha)
+			continue
 		}
 		changed, err := n.advance(ctx, c, now)
 		if err != nil {
@@ -33,8 +43,7 @@ func (n *Nooper) step(ctx context.Context) {
 				n.log.Warn().Err(err).Str("commit", sha).Msg("finishing a noop collection")
 				continue
 			}
-			delete(n.active, sha)
-			delete(n.lastProgress, sha)
+			n.done(sha)
 			continue
 		}
 		if changed {
@@ -45,14 +54,37 @@ func (n *Nooper) step(ctx context.Context) {
 	}
 }
 
+// ordered lists the active collections oldest first, so that commits are
+// nooped and announced in the order they were pushed.
+func (n *Nooper) ordered() []*Collection {
+	cs := make([]*Collection, 0, len(n.active))
+	for _, c := range n.active {
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if !cs[i].Started.Equal(cs[j].Started) {
+			return cs[i].Started.Before(cs[j].Started)
+		}
+		return cs[i].Commit.Time.Before(cs[j].Commit.Time)
+	})
+	return cs
+}
+
+func (n *Nooper) done(sha string) {
+	delete(n.active, sha)
+	delete(n.lastProgress, sha)
+	delete(n.recheck, sha)
+}
+
 func (n *Nooper) advance(ctx context.Context, c *Collection, now time.Time) (changed bool, err error) {
 	for i := range c.Needs {
 		need := &c.Needs[i]
 		if need.Answered {
 			continue
 		}
-		if need.RunID == "" || need.Attempts == 0 {
-			// Reuse a report another collection, or an earlier push, got.
+		if need.RunID == "" || need.Attempts == 0 || n.recheck[c.Commit.SHA] {
+			// Reuse a report another collection, or an earlier push, got;
+			// after a restart, one that arrived after the last save.
 			r, err := n.store.report(ctx, need.Revision, need.Host)
 			if err != nil {
 				return changed, err
@@ -77,6 +109,7 @@ func (n *Nooper) advance(ctx context.Context, c *Collection, now time.Time) (cha
 		}
 		changed = true
 	}
+	delete(n.recheck, c.Commit.SHA)
 	extended, err := n.extendBaselines(ctx, c)
 	return changed || extended, err
 }
@@ -246,10 +279,19 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 		inputs = append(inputs, in)
 	}
 	res := delta.Compute(c.Commit.SHA, c.Parent(), inputs, n.opts.Delta)
-	c.Result, c.State, c.Finished = res, StateReady, now
+	c.Result, c.State, c.Finished, c.Announced = res, StateReady, now, false
 	if err := n.store.saveCollection(ctx, c); err != nil {
 		return err
 	}
+	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Dur("took", now.Sub(c.Started)).Msg("noop ready")
+	return n.announceReady(ctx, c)
+}
+
+// announceReady announces a finished collection on noop.ready and records
+// that it did; until then the collection stays active (and is resumed
+// after a restart), so the approver never misses a finished noop.
+func (n *Nooper) announceReady(ctx context.Context, c *Collection) error {
+	res := c.Result
 	digest := res.Digest()
 	text := fmt.Sprintf("noop of %s %q ready: %d change groups on %d hosts", short(c.Commit.SHA), c.Commit.Subject, len(res.Groups), len(c.Hosts))
 	if len(res.Unanswered) > 0 {
@@ -262,15 +304,18 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 	for _, g := range res.Groups {
 		groups = append(groups, g.ID)
 	}
-	n.announce(ctx, fmt.Sprintf("noop.ready:%s:%d:%s", c.Commit.SHA, c.Generation, digest), protocol.Event{
-		Type: "noop.ready", Repo: c.Repo, Commit: c.Commit.SHA, Text: text,
+	err := n.conn.Announce(ctx, fmt.Sprintf("noop.ready:%s:%d:%s", c.Commit.SHA, c.Generation, digest), protocol.Event{
+		Type: "noop.ready", Repo: c.Repo, Commit: c.Commit.SHA, Text: text, Service: "nooper",
 		Data: map[string]any{
 			"branch": c.Branch, "groups": groups, "hosts": len(c.Hosts), "unanswered": res.Unanswered,
-			"errors": len(res.Errors), "digest": digest, "took_seconds": now.Sub(c.Started).Seconds(), "generation": c.Generation,
+			"errors": len(res.Errors), "digest": digest, "took_seconds": c.Finished.Sub(c.Started).Seconds(), "generation": c.Generation,
 		},
 	})
-	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Dur("took", now.Sub(c.Started)).Msg("noop ready")
-	return nil
+	if err != nil {
+		return err
+	}
+	c.Announced = true
+	return n.store.saveCollection(ctx, c)
 }
 
 func (n *Nooper) announce(ctx context.Context, id string, ev protocol.Event) {

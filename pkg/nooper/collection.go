@@ -54,6 +54,8 @@ type Collection struct {
 	// runs (of this commit, or of another commit's re-noop).
 	RunTag string        `msgpack:"run_tag" json:"run_tag,omitempty"`
 	Result *delta.Result `msgpack:"result" json:"result,omitempty"`
+	// Announced is set once noop.ready was published for Result.
+	Announced bool `msgpack:"announced" json:"announced"`
 }
 
 // Need is one report the collection waits for.
@@ -148,7 +150,8 @@ func (s *store) saveCollection(ctx context.Context, c *Collection) error {
 	return nil
 }
 
-// collecting lists the commits whose collection is not finished. A record
+// collecting lists the commits whose collection is not finished, or
+// finished but not announced. A record
 // that cannot be read is logged and skipped: one bad record must not keep
 // the nooper from starting.
 func (s *store) collecting(ctx context.Context, log zerolog.Logger) ([]*Collection, error) {
@@ -163,7 +166,7 @@ func (s *store) collecting(ctx context.Context, log zerolog.Logger) ([]*Collecti
 			log.Warn().Err(err).Str("key", k).Msg("skipping an unreadable noop record")
 			continue
 		}
-		if c.State == StateCollecting {
+		if c.State == StateCollecting || c.State == StateReady && !c.Announced {
 			out = append(out, c)
 		}
 	}

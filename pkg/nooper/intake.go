@@ -23,8 +23,18 @@ func (n *Nooper) onCommitEvent(ctx context.Context, m jetstream.Msg) error {
 	if err := bus.Unmarshal(m.Data(), &ev); err != nil {
 		return err
 	}
-	if ev.New == "" || len(ev.Commits) == 0 {
-		return fmt.Errorf("%w: commit event for %s has no commits", bus.ErrMalformed, ev.Ref)
+	if !protocol.ValidSHA(ev.New) {
+		return fmt.Errorf("%w: commit event for %s: new tip %q is not a sha", bus.ErrMalformed, ev.Ref, ev.New)
+	}
+	for _, c := range ev.Commits {
+		if !protocol.ValidSHA(c.SHA) || slices.ContainsFunc(c.Parents, func(p string) bool { return !protocol.ValidSHA(p) }) {
+			return fmt.Errorf("%w: commit event for %s: commit %q or its parents are not shas", bus.ErrMalformed, ev.Ref, c.SHA)
+		}
+	}
+	if len(ev.Commits) == 0 {
+		// A branch moved back to an ancestor: nothing new to noop.
+		n.log.Info().Str("ref", ev.Ref).Str("new", ev.New).Msg("branch moved back; nothing to noop")
+		return nil
 	}
 	for _, c := range ev.Commits {
 		if err := n.store.saveCommit(ctx, c); err != nil {
@@ -162,6 +172,15 @@ func (n *Nooper) Renoop(ctx context.Context, rev string) (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrCollecting, sha)
 	}
 	revs := append([]string{sha}, col.Chain...)
+	// Forgetting reports another running noop still needs would change
+	// its delta under it.
+	for other, c := range n.active {
+		for _, need := range c.Needs {
+			if slices.Contains(revs, need.Revision) {
+				return "", fmt.Errorf("%w: the noop of %s, still running, uses %s", ErrCollecting, short(other), short(need.Revision))
+			}
+		}
+	}
 	for _, h := range hosts {
 		for _, r := range revs {
 			if err := n.store.forgetReport(ctx, r, h.Host); err != nil {
@@ -189,7 +208,7 @@ func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", bus.ErrMalformed, err)
 	}
-	if r.Host != host || r.Revision == "" || r.Report == nil && r.Outcome != protocol.OutcomeExpired {
+	if r.Host != host || !protocol.ValidSHA(r.Revision) || r.Report == nil && r.Outcome != protocol.OutcomeExpired {
 		return fmt.Errorf("%w: report %q for host %q revision %q on %s", bus.ErrMalformed, r.RunID, r.Host, r.Revision, m.Subject())
 	}
 	if r.Outcome == protocol.OutcomeExpired {

@@ -7,12 +7,10 @@ package nooper
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
@@ -63,6 +61,9 @@ type Nooper struct {
 	active map[string]*Collection
 	// lastProgress remembers the last progress announced per commit.
 	lastProgress map[string]int
+	// recheck marks resumed collections, whose unanswered needs are
+	// looked up in the reports bucket once.
+	recheck map[string]bool
 }
 
 // New checks the options and opens the buckets.
@@ -110,7 +111,17 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 		wake:         make(chan struct{}, 1),
 		active:       map[string]*Collection{},
 		lastProgress: map[string]int{},
+		recheck:      map[string]bool{},
 	}, nil
+}
+
+// startErr is Run's error for a failure while starting: none when ctx was
+// cancelled meanwhile (a SIGTERM during start-up is a clean stop).
+func (n *Nooper) startErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("nooper: %w", err)
 }
 
 // Run consumes commit events and reports until ctx is cancelled, resuming
@@ -118,50 +129,34 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 func (n *Nooper) Run(ctx context.Context) error {
 	resumed, err := n.store.collecting(ctx, n.log)
 	if err != nil {
-		return fmt.Errorf("nooper: resume: %w", err)
+		return n.startErr(ctx, fmt.Errorf("resume: %w", err))
 	}
 	for _, c := range resumed {
 		n.active[c.Commit.SHA] = c
-		n.log.Info().Str("commit", c.Commit.SHA).Int("answered", c.answered()).Int("hosts", len(c.Hosts)).Msg("resuming a noop collection")
+		// Reports may have arrived after its last save: look again.
+		n.recheck[c.Commit.SHA] = true
+		n.log.Info().Str("commit", c.Commit.SHA).Str("state", c.State).Int("answered", c.answered()).Int("hosts", len(c.Hosts)).Msg("resuming a noop collection")
 	}
 
-	commits, err := n.conn.JS.CreateOrUpdateConsumer(ctx, "COMMITS", jetstream.ConsumerConfig{
-		Durable:       n.opts.Durable + "-commits",
-		Description:   "nooper: commit events to noop",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
-		MaxAckPending: 1, // commit events in push order
-		FilterSubject: bus.CommitPrefix + ">",
-		MaxDeliver:    -1,
-	})
+	cc, err := n.conn.Consume(ctx, "nooper", bus.Durable{
+		Stream: "COMMITS", Name: n.opts.Durable + "-commits", Description: "nooper: commit events to noop",
+		Filter: bus.CommitPrefix + ">", MaxAckPending: 1, // in push order
+	}, n.onCommitEvent)
 	if err != nil {
-		return fmt.Errorf("nooper: commits consumer: %w", err)
-	}
-	reports, err := n.conn.JS.CreateOrUpdateConsumer(ctx, "REPORTS", jetstream.ConsumerConfig{
-		Durable:       n.opts.Durable + "-reports",
-		Description:   "nooper: every host's noop reports",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
-		MaxAckPending: 1000,
-		FilterSubject: bus.ReportPrefix + "noop.>",
-		MaxDeliver:    -1,
-	})
-	if err != nil {
-		return fmt.Errorf("nooper: reports consumer: %w", err)
-	}
-	cc, err := commits.Consume(func(m jetstream.Msg) { n.handle(ctx, m, n.onCommitEvent) })
-	if err != nil {
-		return fmt.Errorf("nooper: consume commits: %w", err)
+		return n.startErr(ctx, err)
 	}
 	defer cc.Stop()
-	rc, err := reports.Consume(func(m jetstream.Msg) { n.handle(ctx, m, n.onReport) })
+	rc, err := n.conn.Consume(ctx, "nooper", bus.Durable{
+		Stream: "REPORTS", Name: n.opts.Durable + "-reports", Description: "nooper: every host's noop reports",
+		Filter: bus.ReportPrefix + "noop.>", MaxAckPending: 1000,
+	}, n.onReport)
 	if err != nil {
-		return fmt.Errorf("nooper: consume reports: %w", err)
+		return n.startErr(ctx, err)
 	}
 	defer rc.Stop()
 	svc, err := n.addService(ctx, n.opts.Version)
 	if err != nil {
-		return fmt.Errorf("nooper: micro service: %w", err)
+		return n.startErr(ctx, fmt.Errorf("micro service: %w", err))
 	}
 	defer svc.Stop() //nolint:errcheck // best effort at shutdown
 	n.log.Info().Int("resumed", len(resumed)).Msg("nooper started")
@@ -177,22 +172,5 @@ func (n *Nooper) Run(ctx context.Context) error {
 		case <-tick.C:
 		case <-n.wake:
 		}
-	}
-}
-
-// handle runs a message handler with the bus's delivery rules: a malformed
-// message is rejected with its reason and never redelivered; any other
-// error is retried after a pause; success is acknowledged.
-func (n *Nooper) handle(ctx context.Context, m jetstream.Msg, h func(context.Context, jetstream.Msg) error) {
-	err := h(ctx, m)
-	switch {
-	case err == nil:
-		_ = m.Ack()
-	case errors.Is(err, bus.ErrMalformed):
-		n.conn.Reject(ctx, "nooper", m.Subject(), err)
-		_ = m.TermWithReason(err.Error())
-	default:
-		n.log.Warn().Err(err).Str("subject", m.Subject()).Msg("message not processed; retrying")
-		_ = m.NakWithDelay(5 * time.Second)
 	}
 }

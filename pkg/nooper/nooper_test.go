@@ -10,6 +10,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
+	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
@@ -118,8 +119,10 @@ func TestMalformedMessagesAreRejected(t *testing.T) {
 	}
 	future := pushEvent()
 	future.Schema = protocol.SchemaVersion + 1
-	noCommits := pushEvent()
-	noCommits.Commits = nil
+	badSHA := pushEvent()
+	badSHA.Commits[0].SHA = "not-a-sha"
+	rewind := pushEvent() // a branch moved back: no commits, not malformed
+	rewind.Commits, rewind.New = nil, revP
 	cases := []struct {
 		name, subject string
 		data          []byte
@@ -127,13 +130,14 @@ func TestMalformedMessagesAreRejected(t *testing.T) {
 	}{
 		{"commit: garbage", commitSubject, []byte("\xc1 this is not msgpack"), "not a msgpack map"},
 		{"commit: future schema", commitSubject, encode(future), fmt.Sprintf("schema version %d", protocol.SchemaVersion+1)},
-		{"commit: no commits", commitSubject, encode(noCommits), "has no commits"},
+		{"commit: not a sha", commitSubject, encode(badSHA), "not shas"},
 		{"report: garbage", reportSubject, []byte("{\"json\": true}"), "not a msgpack map"},
 		{"report: a commit event", reportSubject, encode(pushEvent()), "report"},
 		{"report: another host's", reportSubject, encode(protocol.RunResult{
 			Schema: protocol.SchemaVersion, RunID: "x", Kind: protocol.KindNoop, Host: waldorf, Revision: revA, Outcome: protocol.OutcomeDone,
 		}), waldorf},
 	}
+	raw(commitSubject, encode(rewind))
 	for _, tc := range cases {
 		raw(tc.subject, tc.data)
 	}
@@ -353,4 +357,35 @@ func TestStaleHostIsListedNotAsked(t *testing.T) {
 			t.Errorf("a run %s was asked of the stale host", need.RunID)
 		}
 	}
+}
+
+// TestUnannouncedResultIsAnnouncedAfterRestart: a collection saved as
+// ready whose noop.ready was never published (the nooper died in
+// between) is announced when the nooper starts again.
+func TestUnannouncedResultIsAnnouncedAfterRestart(t *testing.T) {
+	srv := bustest.Start(t)
+	evs := subscribeEvents(t, srv)
+	now := time.Now().UTC()
+	col := nooper.Collection{
+		Schema: protocol.SchemaVersion, Repo: "puppet", Branch: "main", State: nooper.StateReady,
+		Commit:  protocol.Commit{SHA: revA, Parents: []string{revP}, Subject: "install nginx"},
+		Started: now, Finished: now, Result: &delta.Result{Commit: revA, Parent: revP},
+	}
+	data, err := bus.Marshal(col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := srv.JS.KeyValue(context.Background(), "noops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(context.Background(), revA, data); err != nil {
+		t.Fatal(err)
+	}
+	startNooper(t, srv, testOptions())
+	eventually(t, 10*time.Second, "noop.ready of the unannounced result", func() bool { return len(evs.of("noop.ready", revA)) == 1 })
+	eventually(t, 10*time.Second, "the collection marked announced", func() bool {
+		c, err := nooper.Load(context.Background(), srv.JS, revA)
+		return err == nil && c.Announced
+	})
 }

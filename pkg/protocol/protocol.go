@@ -10,6 +10,20 @@ import (
 	"github.com/balcony-dev/balcony/pkg/report"
 )
 
+// ValidSHA tells whether s is a full git object name: 40 (SHA-1) or 64
+// (SHA-256) lower-case hex digits. Revisions on the bus are always full.
+func ValidSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // SchemaVersion is the version of the msgpack payloads written by this code.
 // Readers reject payloads with another version, with a reason.
 const SchemaVersion = 1

@@ -1,0 +1,93 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrSkip is wrapped by a handler's error when a well-formed message
+// refers to something that does not exist (a commit nobody nooped): it is
+// acknowledged and logged, never retried, so that it cannot hold up the
+// messages behind it.
+var ErrSkip = errors.New("skipped")
+
+// Handler handles one JetStream message. Its error decides the delivery:
+// nil acknowledges; ErrMalformed rejects (logged, announced on
+// balcony.event.rejected, never redelivered); ErrSkip acknowledges with a
+// log line; any other error redelivers after a pause that grows with each
+// attempt, up to a minute.
+type Handler func(ctx context.Context, m jetstream.Msg) error
+
+// Deliver wraps h with those delivery rules for jetstream's Consume.
+func (c *Conn) Deliver(ctx context.Context, service string, h Handler) jetstream.MessageHandler {
+	return func(m jetstream.Msg) {
+		err := h(ctx, m)
+		switch {
+		case err == nil:
+			_ = m.Ack()
+		case errors.Is(err, ErrMalformed):
+			c.Reject(ctx, service, m.Subject(), err)
+			_ = m.TermWithReason(err.Error())
+		case errors.Is(err, ErrSkip):
+			c.log.Info().Str("service", service).Str("subject", m.Subject()).Err(err).Msg("message skipped")
+			_ = m.Ack()
+		default:
+			attempt := uint64(1)
+			if md, merr := m.Metadata(); merr == nil {
+				attempt = md.NumDelivered
+			}
+			ev := c.log.Warn()
+			if attempt >= 10 {
+				ev = c.log.Error()
+			}
+			ev.Str("service", service).Str("subject", m.Subject()).Uint64("attempt", attempt).Err(err).Msg("message not processed; retrying")
+			_ = m.NakWithDelay(retryDelay(attempt))
+		}
+	}
+}
+
+// retryDelay is 1s after the first attempt, doubling up to a minute.
+func retryDelay(attempt uint64) time.Duration {
+	d := time.Second
+	for i := uint64(1); i < attempt && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
+
+// Durable describes one of balcony's durable consumers. All of them ack
+// explicitly, give a handler a minute before redelivery, and never give
+// up (Deliver paces the retries).
+type Durable struct {
+	Stream, Name, Description, Filter string
+	// MaxAckPending is how many messages may be in flight; 1 keeps them
+	// in order.
+	MaxAckPending int
+}
+
+// Consume creates or updates the durable consumer d and delivers its
+// messages to h with the rules of Deliver. Stop the returned context to
+// stop.
+func (c *Conn) Consume(ctx context.Context, service string, d Durable, h Handler) (jetstream.ConsumeContext, error) {
+	cons, err := c.JS.CreateOrUpdateConsumer(ctx, d.Stream, jetstream.ConsumerConfig{
+		Durable:       d.Name,
+		Description:   d.Description,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: max(d.MaxAckPending, 1),
+		FilterSubject: d.Filter,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", d.Name, d.Stream, err)
+	}
+	cc, err := cons.Consume(c.Deliver(ctx, service, h))
+	if err != nil {
+		return nil, fmt.Errorf("consume %s on %s: %w", d.Name, d.Stream, err)
+	}
+	return cc, nil
+}
