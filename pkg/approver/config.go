@@ -25,6 +25,9 @@ type Config struct {
 	// author's or a co-author's email maps to no login (so their own
 	// approval would count). Off by default.
 	AllowUnidentifiedAuthors bool `yaml:"allow_unidentified_authors"`
+	// StrictHostnames matches node statements on full host names only,
+	// as Puppet 8 does by default; off, as Puppet 7 does.
+	StrictHostnames bool `yaml:"strict_hostnames"`
 }
 
 // LoadConfig reads a config file; an empty path is the zero Config.

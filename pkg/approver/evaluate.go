@@ -105,6 +105,7 @@ func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, error)
 	in := owners.Input{
 		ManifestDirs: cfg.ManifestDirs, ModuleDirs: cfg.ModuleDirs,
 		Admins: cfg.Admins, Teams: map[string][]string{}, Logins: cfg.Logins,
+		StrictHostnames: cfg.StrictHostnames,
 	}
 	for team, members := range cfg.Teams {
 		in.Teams[team] = members

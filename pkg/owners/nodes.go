@@ -36,33 +36,50 @@ type nodeIndex struct {
 	broken bool
 }
 
-// match finds host's node statement the way Puppet does with
-// strict_hostname_checking (the default since Puppet 8): the name
-// lower-cased is looked up among exact names, then matched against each
-// regex in order (manifest files by path, statements in file order),
-// then default. ok is false when nothing matches, or when the answer is
-// unknowable because a manifest or a regex earlier in the order could not
-// be parsed (see Model.Problems).
-func (ix *nodeIndex) match(host string) (Node, bool) {
+// match finds host's node statement the way Puppet 7 does (balcony's
+// target; strict_hostname_checking off, its default there): for the
+// lower-cased name, then for each shorter name made by dropping its last
+// label (fozzie.example.com, fozzie.example, fozzie), an exact statement,
+// else the first regex that matches it (manifest files by path,
+// statements in file order); then default. With strict set (Puppet 8's
+// default) only the full name is tried. ok is false when nothing matches,
+// or when the answer is unknowable because a manifest or a regex earlier
+// in the order could not be parsed (see Model.Problems).
+func (ix *nodeIndex) match(host string, strict bool) (Node, bool) {
 	if ix.broken {
 		return Node{}, false
 	}
-	name := strings.ToLower(host)
-	if n, ok := ix.exact[name]; ok {
-		return n, true
-	}
-	for _, r := range ix.regexes {
-		if r.re == nil {
-			return Node{}, false
+	for _, name := range candidateNames(strings.ToLower(host), strict) {
+		if n, ok := ix.exact[name]; ok {
+			return n, true
 		}
-		if r.re.MatchString(name) {
-			return r.node, true
+		for _, r := range ix.regexes {
+			if r.re == nil {
+				return Node{}, false
+			}
+			if r.re.MatchString(name) {
+				return r.node, true
+			}
 		}
 	}
 	if ix.def != nil {
 		return *ix.def, true
 	}
 	return Node{}, false
+}
+
+// candidateNames are the names Puppet looks a node up by, longest first.
+func candidateNames(name string, strict bool) []string {
+	names := []string{name}
+	for !strict {
+		i := strings.LastIndex(name, ".")
+		if i <= 0 {
+			break
+		}
+		name = name[:i]
+		names = append(names, name)
+	}
+	return names
 }
 
 // parseNodes reads the node statements of the .pp files of manifests that

@@ -184,3 +184,40 @@ func TestNodeProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestNodeMatchingShortNames: Puppet 7 (strict_hostname_checking off)
+// also tries the names made by dropping labels, each with exact names then
+// regexes, before default; Puppet 8's strict mode tries the full name only.
+func TestNodeMatchingShortNames(t *testing.T) {
+	manifests := map[string][]byte{
+		"manifests/site.pp": []byte(`node 'fozzie' {}
+node /^animal\.example$/ {}
+node 'animal' {}
+node 'kermit.example.com' {}
+node /^kermit/ {}
+node default {}
+`),
+	}
+	tests := []struct {
+		host   string
+		strict bool
+		want   string
+	}{
+		{"fozzie.example.com", false, "fozzie"},
+		{"fozzie.example.com", true, "default"},
+		{"animal.example.com", false, `/^animal\.example$/`}, // the longer name's regex before the shorter exact name
+		{"kermit.example.com", false, "kermit.example.com"},
+		{"kermit.muppets.example", false, "/^kermit/"},
+		{"gonzo.example.com", false, "default"},
+	}
+	for _, tt := range tests {
+		m, err := New(Input{Manifests: manifests, StrictHostnames: tt.strict})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := m.Node(tt.host)
+		if !ok || got.Name != tt.want {
+			t.Errorf("Node(%q) strict=%v = %q, %v; want %q", tt.host, tt.strict, got.Name, ok, tt.want)
+		}
+	}
+}

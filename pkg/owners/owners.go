@@ -88,6 +88,10 @@ type Input struct {
 	// Logins maps an email to its owner's login, for authors, co-authors
 	// and email owners in CODEOWNERS. Keys are compared case-insensitively.
 	Logins map[string]string
+	// StrictHostnames matches node statements on the full host name only,
+	// as Puppet does with strict_hostname_checking (Puppet 8's default).
+	// Off, shorter names are tried too, as Puppet 7 does by default.
+	StrictHostnames bool
 }
 
 // Model is the ownership of one repository state. It is immutable and
@@ -100,6 +104,7 @@ type Model struct {
 	admins         map[string]bool
 	teams          map[string][]string
 	logins         map[string]string
+	strict         bool
 	problems       []error
 }
 
@@ -175,6 +180,7 @@ func New(in Input) (*Model, error) {
 	}
 	m.parseCodeOwners(in.CodeOwners)
 	var problems []error
+	m.strict = in.StrictHostnames
 	m.nodes, problems = parseNodes(in.Manifests, manifestDirs)
 	m.problems = append(m.problems, problems...)
 	return m, nil
@@ -188,14 +194,16 @@ func (m *Model) CodeOwnersFile() string { return m.codeOwnersPath }
 // narrow who can approve; a review should show them.
 func (m *Model) Problems() []error { return append([]error(nil), m.problems...) }
 
-// Node is the node statement host matches, found as Puppet does with
-// strict_hostname_checking (the default since Puppet 8): the lower-cased
-// name among exact names, else the first regex that matches it (manifest
-// files in Input.ManifestDirs order, each directory sorted by path, then
-// statements in file order), else default. ok is false when none matches,
-// or when the answer cannot be known because of a Problem (an unreadable
-// manifest, or a regex that does not compile reached before any match).
-func (m *Model) Node(host string) (Node, bool) { return m.nodes.match(host) }
+// Node is the node statement host matches, found as Puppet 7 does: for
+// the lower-cased name and then each shorter name (dropping its last
+// label), an exact statement, else the first regex that matches it
+// (manifest files in Input.ManifestDirs order, each directory sorted by
+// path, then statements in file order); else default. With
+// Input.StrictHostnames only the full name is tried, as Puppet 8 does. ok
+// is false when none matches, or when the answer cannot be known because
+// of a Problem (an unreadable manifest, or a regex that does not compile
+// reached before any match).
+func (m *Model) Node(host string) (Node, bool) { return m.nodes.match(host, m.strict) }
 
 // IsAdmin says whether login (normalised here) is an admin, directly or
 // through a team.
