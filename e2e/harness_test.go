@@ -27,6 +27,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binaries built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // requirePuppet skips outside CI when Puppet is missing; in CI a missing
 // Puppet is a failure (.ci/run installs it).
 func requirePuppet(t *testing.T) {
