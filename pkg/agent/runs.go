@@ -25,7 +25,7 @@ func (a *Agent) onLiveRun(msg *nats.Msg) {
 		if req.ID != "" && req.ID != busy {
 			ev := protocol.Event{
 				Type: "run.queued", Host: a.opts.Host, Commit: req.Revision, Service: "agent",
-				Text: fmt.Sprintf("%s: %s of %s waits for %s to finish", a.opts.Host, req.Kind, short(req.Revision), busy),
+				Text: fmt.Sprintf("%s: %s of %s waits for %s to finish", a.opts.Host, req.Kind, protocol.Short(req.Revision), busy),
 				Data: map[string]any{"run_id": req.ID, "waiting_for": busy},
 			}
 			if err := a.conn.Announce(context.Background(), "queued:"+req.ID, ev); err != nil {
@@ -143,11 +143,4 @@ func (a *Agent) publish(ctx context.Context, res *protocol.RunResult) error {
 	}
 	_, err = a.conn.Publish(ctx, subject, res.RunID, res)
 	return err
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

@@ -163,7 +163,7 @@ func (a *Approver) announceChanges(ctx context.Context, st *state) {
 		if len(g.Lapsed) > 0 {
 			a.announce(ctx, rec, "approval.lapsed:"+key, protocol.Event{
 				Type: "approval.lapsed", Repo: rec.Repo, Commit: sha,
-				Text: fmt.Sprintf("%s: the approval of %s by %s lapsed: the change is not what was approved", short(sha), what, strings.Join(g.Lapsed, ", ")),
+				Text: fmt.Sprintf("%s: the approval of %s by %s lapsed: the change is not what was approved", protocol.Short(sha), what, strings.Join(g.Lapsed, ", ")),
 				Data: map[string]any{"group": g.ID, "lapsed": g.Lapsed},
 			})
 		}
@@ -171,7 +171,7 @@ func (a *Approver) announceChanges(ctx context.Context, st *state) {
 			delete(rec.Announced, "approval.needed:"+key)
 			a.announce(ctx, rec, "approval.granted:"+key, protocol.Event{
 				Type: "approval.granted", Repo: rec.Repo, Commit: sha,
-				Text: fmt.Sprintf("%s: %s approved by %s", short(sha), what, strings.Join(g.ApprovedBy, ", ")),
+				Text: fmt.Sprintf("%s: %s approved by %s", protocol.Short(sha), what, strings.Join(g.ApprovedBy, ", ")),
 				Data: map[string]any{"group": g.ID, "by": g.ApprovedBy, "via": g.Via},
 			})
 			continue
@@ -179,7 +179,7 @@ func (a *Approver) announceChanges(ctx context.Context, st *state) {
 		delete(rec.Announced, "approval.granted:"+key)
 		a.announce(ctx, rec, "approval.needed:"+key, protocol.Event{
 			Type: "approval.needed", Repo: rec.Repo, Commit: sha,
-			Text: fmt.Sprintf("%s %q: %s needs approval: %s", short(sha), rec.Commit.Subject, what, g.Missing),
+			Text: fmt.Sprintf("%s %q: %s needs approval: %s", protocol.Short(sha), rec.Commit.Subject, what, g.Missing),
 			Data: map[string]any{"group": g.ID, "owners": g.Owners, "missing": g.Missing},
 		})
 	}
@@ -189,7 +189,7 @@ func (a *Approver) announceChanges(ctx context.Context, st *state) {
 	}
 	a.announce(ctx, rec, "approval.complete:"+sha, protocol.Event{
 		Type: "approval.complete", Repo: rec.Repo, Commit: sha,
-		Text: fmt.Sprintf("%s %q is approved (%d change groups)", short(sha), rec.Commit.Subject, len(rec.Status.Groups)),
+		Text: fmt.Sprintf("%s %q is approved (%d change groups)", protocol.Short(sha), rec.Commit.Subject, len(rec.Status.Groups)),
 		Data: map[string]any{"groups": len(rec.Status.Groups)},
 	})
 }
@@ -218,11 +218,4 @@ func describe(g delta.Group) string {
 		return "group " + g.ID
 	}
 	return fmt.Sprintf("%s on %s", g.Resource.ID, review.CompressHosts(g.Hosts))
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

@@ -45,7 +45,7 @@ func (a *Approver) syncGitHub(ctx context.Context, st *state, col *nooper.Collec
 	if digest == rec.GitHubSynced {
 		return
 	}
-	title := fmt.Sprintf("balcony: %s %s", short(rec.Commit.SHA), rec.Commit.Subject)
+	title := fmt.Sprintf("balcony: %s %s", protocol.Short(rec.Commit.SHA), rec.Commit.Subject)
 	issue, err := a.opts.GitHub.SyncReview(ctx, rec.Commit.SHA, title, doc, status, rec.Status.Approved, rec.GitHub)
 	if issue.Number != 0 {
 		rec.GitHub = issue // even a partial sync says which issue is the commit's

@@ -212,7 +212,7 @@ func (a *Approver) handleRevoke(ctx context.Context, who string, data []byte) (a
 		a.log.Info().Str("commit", st.rec.Commit.SHA).Str("by", who).Int("removed", removed).Msg("approvals revoked")
 		ev := protocol.Event{
 			Type: "approval.revoked", Repo: st.rec.Repo, Commit: st.rec.Commit.SHA, Service: "approver",
-			Text: fmt.Sprintf("%s withdrew their approval of %s %q; %s", who, short(st.rec.Commit.SHA), st.rec.Commit.Subject, reply.Message),
+			Text: fmt.Sprintf("%s withdrew their approval of %s %q; %s", who, protocol.Short(st.rec.Commit.SHA), st.rec.Commit.Subject, reply.Message),
 			Data: map[string]any{"by": who, "approved": reply.Approved},
 		}
 		if err := a.conn.Announce(ctx, "", ev); err != nil {

@@ -238,7 +238,7 @@ func (n *Nooper) progress(ctx context.Context, c *Collection) {
 	n.lastProgress[c.Commit.SHA] = answered
 	n.announce(ctx, fmt.Sprintf("noop.progress:%s:%d", c.Commit.SHA, answered), protocol.Event{
 		Type: "noop.progress", Repo: c.Repo, Commit: c.Commit.SHA,
-		Text: fmt.Sprintf("noop of %s: %d of %d hosts", short(c.Commit.SHA), answered, len(c.Hosts)),
+		Text: fmt.Sprintf("noop of %s: %d of %d hosts", protocol.Short(c.Commit.SHA), answered, len(c.Hosts)),
 		Data: map[string]any{"answered": answered, "hosts": len(c.Hosts)},
 	})
 }
@@ -293,7 +293,7 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 func (n *Nooper) announceReady(ctx context.Context, c *Collection) error {
 	res := c.Result
 	digest := res.Digest()
-	text := fmt.Sprintf("noop of %s %q ready: %d change groups on %d hosts", short(c.Commit.SHA), c.Commit.Subject, len(res.Groups), len(c.Hosts))
+	text := fmt.Sprintf("noop of %s %q ready: %d change groups on %d hosts", protocol.Short(c.Commit.SHA), c.Commit.Subject, len(res.Groups), len(c.Hosts))
 	if len(res.Unanswered) > 0 {
 		text += fmt.Sprintf(", %d hosts did not answer", len(res.Unanswered))
 	}

@@ -138,7 +138,7 @@ func (n *Nooper) begin(ctx context.Context, col *Collection, hosts []protocol.Ho
 	}
 	n.active[c.SHA] = col
 	delete(n.lastProgress, c.SHA)
-	text := fmt.Sprintf("nooping %s %q on %d hosts", short(c.SHA), c.Subject, len(col.Hosts))
+	text := fmt.Sprintf("nooping %s %q on %d hosts", protocol.Short(c.SHA), c.Subject, len(col.Hosts))
 	if col.Generation > 0 {
 		text = "re-" + text
 	}
@@ -177,7 +177,7 @@ func (n *Nooper) Renoop(ctx context.Context, rev string) (string, error) {
 	for other, c := range n.active {
 		for _, need := range c.Needs {
 			if slices.Contains(revs, need.Revision) {
-				return "", fmt.Errorf("%w: the noop of %s, still running, uses %s", ErrCollecting, short(other), short(need.Revision))
+				return "", fmt.Errorf("%w: the noop of %s, still running, uses %s", ErrCollecting, protocol.Short(other), protocol.Short(need.Revision))
 			}
 		}
 	}
@@ -234,11 +234,4 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

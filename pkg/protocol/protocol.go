@@ -24,6 +24,14 @@ func ValidSHA(s string) bool {
 	return true
 }
 
+// Short abbreviates a sha to 12 characters for logs and one-line texts.
+func Short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
 // SchemaVersion is the version of the msgpack payloads written by this code.
 // Readers reject payloads with another version, with a reason.
 const SchemaVersion = 1
