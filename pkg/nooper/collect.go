@@ -90,7 +90,7 @@ func (n *Nooper) advance(ctx context.Context, c *Collection, now time.Time) (cha
 				return changed, err
 			}
 			if r != nil {
-				need.Answered, changed = true, true
+				need.Answered, need.Failed, changed = true, r.Report != nil && r.Report.Failed, true
 				continue
 			}
 		}
@@ -173,15 +173,7 @@ func (n *Nooper) extendBaselines(ctx context.Context, c *Collection) (bool, erro
 		last := ""
 		for _, rev := range c.Chain {
 			need := c.need(host, rev)
-			if need == nil || !need.Answered {
-				last = ""
-				break
-			}
-			r, err := n.store.report(ctx, rev, host)
-			if err != nil {
-				return changed, err
-			}
-			if r != nil && !r.Report.Failed {
+			if need == nil || !need.Answered || !need.Failed {
 				last = ""
 				break
 			}

@@ -44,9 +44,11 @@ type Collection struct {
 	// LastApplied maps a host to its last applied revision, when known.
 	LastApplied map[string]string `msgpack:"last_applied" json:"last_applied,omitempty"`
 	Needs       []Need            `msgpack:"needs" json:"needs"`
-	Started     time.Time         `msgpack:"started" json:"started"`
-	Deadline    time.Time         `msgpack:"deadline" json:"deadline"`
-	Finished    time.Time         `msgpack:"finished" json:"finished,omitempty"`
+	// index finds a need by host and revision; rebuilt when Needs grows.
+	index    map[string]int
+	Started  time.Time `msgpack:"started" json:"started"`
+	Deadline time.Time `msgpack:"deadline" json:"deadline"`
+	Finished time.Time `msgpack:"finished" json:"finished,omitempty"`
 	// Generation counts re-noops.
 	Generation int `msgpack:"generation" json:"generation"`
 	// RunTag is unique to each re-noop and ends its run ids, so that the
@@ -68,6 +70,9 @@ type Need struct {
 	Attempts int       `msgpack:"attempts" json:"attempts"`
 	Deadline time.Time `msgpack:"deadline" json:"deadline"`
 	Answered bool      `msgpack:"answered" json:"answered"`
+	// Failed is set when the answer is a failed run (a compile error):
+	// such a parent is no baseline, and an earlier commit is tried.
+	Failed bool `msgpack:"failed" json:"failed,omitempty"`
 }
 
 // Parent is the commit's first parent, empty for a root commit.
@@ -89,10 +94,14 @@ func (c *Collection) answered() (n int) {
 }
 
 func (c *Collection) need(host, rev string) *Need {
-	for i := range c.Needs {
-		if c.Needs[i].Host == host && c.Needs[i].Revision == rev {
-			return &c.Needs[i]
+	if len(c.index) != len(c.Needs) {
+		c.index = make(map[string]int, len(c.Needs))
+		for i, n := range c.Needs {
+			c.index[n.Host+"\x00"+n.Revision] = i
 		}
+	}
+	if i, ok := c.index[host+"\x00"+rev]; ok {
+		return &c.Needs[i]
 	}
 	return nil
 }

@@ -78,6 +78,8 @@ type fakeHost struct {
 	answer  bool
 	hold    chan struct{} // answers wait until it is closed; nil: no wait
 	reports func(rev string) []report.Resource
+	// failing are revisions whose noop fails (a compile error).
+	failing map[string]bool
 
 	mu   sync.Mutex
 	reqs []protocol.RunRequest
@@ -150,6 +152,9 @@ func (h *fakeHost) publish(req protocol.RunRequest) {
 		Schema: protocol.SchemaVersion, RunID: req.ID, Kind: req.Kind, Host: h.name, Revision: req.Revision,
 		Outcome: protocol.OutcomeDone, StartedAt: now, FinishedAt: now,
 		Report: &report.Report{Host: h.name, Noop: true, PuppetStatus: "changed", Resources: h.reports(req.Revision), Time: now},
+	}
+	if h.failing[req.Revision] {
+		res.Outcome, res.Report = protocol.OutcomeFailed, report.Failure(h.name, "Syntax error at '}'")
 	}
 	if _, err := h.conn.Publish(context.Background(), subject, req.ID, res); err != nil {
 		h.t.Errorf("%s: publish report: %v", h.name, err)

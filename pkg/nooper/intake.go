@@ -107,7 +107,7 @@ func (n *Nooper) begin(ctx context.Context, col *Collection, hosts []protocol.Ho
 	now := n.opts.Now().UTC()
 	c := col.Commit
 	col.State, col.Started, col.Deadline = StateCollecting, now, now.Add(n.opts.CollectionTimeout)
-	col.Finished, col.Hosts, col.Needs, col.Chain = time.Time{}, nil, nil, nil
+	col.Finished, col.Hosts, col.Needs, col.Chain, col.index = time.Time{}, nil, nil, nil, nil
 	col.LastApplied = map[string]string{}
 	if p := col.Parent(); p != "" {
 		col.Chain = []string{p}
@@ -221,7 +221,7 @@ func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 	n.mu.Lock()
 	for _, c := range n.active {
 		if need := c.need(host, r.Revision); need != nil {
-			need.Answered = true
+			need.Answered, need.Failed = true, r.Report.Failed
 		}
 	}
 	n.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/report"
 )
 
 const (
@@ -388,4 +389,46 @@ func TestUnannouncedResultIsAnnouncedAfterRestart(t *testing.T) {
 		c, err := nooper.Load(context.Background(), srv.JS, revA)
 		return err == nil && c.Announced
 	})
+}
+
+// TestParentFailedComparesWithEarlierCommit: when the parent's noop fails
+// on a host, the commit is compared there with the nearest earlier commit
+// whose noop succeeded (found through the stored commits), and the result
+// says so.
+func TestParentFailedComparesWithEarlierCommit(t *testing.T) {
+	srv := bustest.Start(t)
+	hostConn := bustest.Client(t, srv)
+	host := newFakeHost(t, hostConn, fozzie, true, nil)
+	revG := strings.Repeat("9", 40) // P's parent
+	host.failing = map[string]bool{revP: true}
+	host.reports = func(rev string) []report.Resource {
+		if rev == revG {
+			return []report.Resource{motd}
+		}
+		return standardReports(rev)
+	}
+	startNooper(t, srv, testOptions())
+
+	now := time.Now().UTC()
+	first := protocol.CommitEvent{
+		Schema: protocol.SchemaVersion, Repo: "puppet", Ref: "refs/heads/main", Branch: "main", Old: revG, New: revP, Time: now,
+		Commits: []protocol.Commit{{SHA: revP, Parents: []string{revG}, Subject: "break the catalog", Time: now}},
+	}
+	publishCommitEvent(t, srv, first)
+	waitReady(t, srv, revP, 10*time.Second)
+	ev := pushEvent()
+	ev.Commits, ev.New = ev.Commits[:1], revA
+	publishCommitEvent(t, srv, ev)
+	col := waitReady(t, srv, revA, 10*time.Second)
+
+	if got, want := groupSummary(col), []string{"Package[nginx] on " + fozzie}; !slices.Equal(got, want) {
+		t.Errorf("groups %q, want %q (compared with %s, not with the failed parent)", got, want, revG[:8])
+	}
+	if !slices.Equal(col.Chain, []string{revP, revG}) {
+		t.Errorf("chain %v, want the parent then its parent", col.Chain)
+	}
+	notes := col.Result.Baselines
+	if len(notes) != 1 || notes[0].Host != fozzie || notes[0].Revision != revG || notes[0].Reason != delta.ReasonParentFailed {
+		t.Errorf("baseline notes %+v, want fozzie compared with %s because the parent failed", notes, revG[:8])
+	}
 }
