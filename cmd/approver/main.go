@@ -155,11 +155,7 @@ func client(cmd *cobra.Command, o *options) (approver.Client, func(), context.Co
 		cancel()
 		return approver.Client{}, nil, nil, err
 	}
-	if o.bus.URL == "" {
-		o.bus.URL = "nats://" + o.bus.Listen
-	}
-	o.bus.Provision = false
-	conn, err := o.bus.Connect(ctx, "balcony-approver-cli", log, false)
+	conn, err := o.bus.ConnectClient(ctx, "balcony-approver-cli", log)
 	if err != nil {
 		cancel()
 		return approver.Client{}, nil, nil, err

@@ -30,11 +30,7 @@ content changes lapse, the others are kept.`,
 			if err != nil {
 				return err
 			}
-			if o.bus.URL == "" {
-				o.bus.URL = "nats://" + o.bus.Listen
-			}
-			o.bus.Provision = false
-			conn, err := o.bus.Connect(ctx, "balcony-nooper-renoop", log, false)
+			conn, err := o.bus.ConnectClient(ctx, "balcony-nooper-renoop", log)
 			if err != nil {
 				return err
 			}

@@ -33,11 +33,7 @@ unambiguous prefix. It connects to a running bus (--nats-url).`,
 			if err != nil {
 				return err
 			}
-			if o.bus.URL == "" {
-				o.bus.URL = "nats://" + o.bus.Listen
-			}
-			o.bus.Provision = false
-			conn, err := o.bus.Connect(ctx, "balcony-nooper-show", log, false)
+			conn, err := o.bus.ConnectClient(ctx, "balcony-nooper-show", log)
 			if err != nil {
 				return err
 			}

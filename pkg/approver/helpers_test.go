@@ -22,18 +22,8 @@ import (
 
 const wait = 10 * time.Second
 
-// eventually polls cond until it holds or timeout passes, then fails the
-// test with what.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronization
-	}
-}
+// eventually polls cond until it holds or the timeout passes.
+var eventually = bustest.Eventually
 
 // testConfig: kermit and fozzie own manifests/site.pp, the muppets/ops
 // team (scooter, animal) owns modules/motd, bunsen is an admin.

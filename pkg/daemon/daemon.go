@@ -61,6 +61,18 @@ func (b *BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger,
 	return conn, nil
 }
 
+// ConnectClient connects a one-shot command (show, status, approve) to a
+// running bus: --nats-url, or the address a local embedded server listens
+// on; it never starts a server nor provisions, and fails at once when
+// nobody answers.
+func (b BusFlags) ConnectClient(ctx context.Context, name string, log zerolog.Logger) (*bus.Conn, error) {
+	if b.URL == "" {
+		b.URL = "nats://" + b.Listen
+	}
+	b.Provision = false
+	return b.Connect(ctx, name, log, false)
+}
+
 // LogFlags choose the log level and format.
 type LogFlags struct {
 	Level  string

@@ -15,23 +15,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/report"
 )
 
-// eventually polls cond until it holds or timeout passes, then fails the
-// test with what.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronization
-	}
-}
+// eventually polls cond until it holds or the timeout passes.
+var eventually = bustest.Eventually
 
 // Revisions: P is the parent of the push, A its first commit, B the second.
 var (

@@ -6,6 +6,7 @@ package bustest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -47,4 +48,20 @@ func Client(t testing.TB, c *bus.Conn) *bus.Conn {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// Eventually polls cond every 10ms until it holds, and fails the test with
+// what when it does not within timeout. It is for waiting on state that
+// has no event to wait on (a KV record, a stream's counters).
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: still waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
 }
