@@ -11,6 +11,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/nooper"
+	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/review"
 )
 
@@ -68,10 +69,19 @@ func load(ctx context.Context, conn *bus.Conn, rev string, wait time.Duration) (
 	deadline := time.Now().Add(wait)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	said := ""
 	for {
 		c, err := nooper.Load(ctx, conn.JS, rev)
 		if err == nil && c.State == nooper.StateReady || time.Now().After(deadline) {
 			return c, err
+		}
+		if err == nil && wait > 0 {
+			// Progress while waiting on hosts, once per change.
+			answered, hosts := c.Progress()
+			if p := fmt.Sprintf("waiting for the noop of %s: %d of %d hosts answered", protocol.Short(c.Commit.SHA), answered, hosts); p != said {
+				fmt.Fprintln(os.Stderr, p)
+				said = p
+			}
 		}
 		if err != nil && !errors.Is(err, nooper.ErrUnknownCommit) {
 			return nil, err

@@ -83,6 +83,10 @@ func (c *Collection) Parent() string {
 	return c.Commit.Parents[0]
 }
 
+// Progress is how many of the collection's hosts have answered for the
+// commit itself, and how many hosts there are.
+func (c *Collection) Progress() (answered, hosts int) { return c.answered(), len(c.Hosts) }
+
 // answered counts the hosts whose commit report has arrived.
 func (c *Collection) answered() (n int) {
 	for _, need := range c.Needs {
