@@ -124,7 +124,7 @@ func (n *Nooper) adopt(c *Collection, need *Need, now time.Time) bool {
 		}
 		o := other.need(need.Host, need.Revision)
 		if o != nil && o.RunID != "" && (o.Answered || now.Before(o.Deadline)) && o.Attempts > need.Attempts {
-			need.RunID, need.Attempts, need.Deadline, need.Answered = o.RunID, o.Attempts, o.Deadline, o.Answered
+			need.RunID, need.Attempts, need.Deadline, need.Answered, need.Failed = o.RunID, o.Attempts, o.Deadline, o.Answered, o.Failed
 			return true
 		}
 	}
@@ -228,7 +228,7 @@ func (n *Nooper) progress(ctx context.Context, c *Collection) {
 		return
 	}
 	n.lastProgress[c.Commit.SHA] = answered
-	n.announce(ctx, fmt.Sprintf("noop.progress:%s:%d", c.Commit.SHA, answered), protocol.Event{
+	n.announce(ctx, fmt.Sprintf("noop.progress:%s:%d:%d", c.Commit.SHA, c.Generation, answered), protocol.Event{
 		Type: "noop.progress", Repo: c.Repo, Commit: c.Commit.SHA,
 		Text: fmt.Sprintf("noop of %s: %d of %d hosts", protocol.Short(c.Commit.SHA), answered, len(c.Hosts)),
 		Data: map[string]any{"answered": answered, "hosts": len(c.Hosts)},
