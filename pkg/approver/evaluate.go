@@ -25,7 +25,6 @@ type state struct {
 	rec    *Record
 	groups []delta.Group // the finished delta's groups; nil when not ready
 	ready  bool
-	before owners.Status
 }
 
 // update loads the noop of rev, applies mutate (nil for none) to its
@@ -47,7 +46,7 @@ func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) e
 		rec = &Record{}
 	}
 	rec.Repo, rec.Branch, rec.Commit = col.Repo, col.Branch, col.Commit
-	st := &state{rec: rec, before: rec.Status}
+	st := &state{rec: rec}
 	// A re-noop keeps the previous result until it finishes: approvals
 	// given meanwhile are bound to it, and count if nothing changes.
 	if col.Result != nil {
