@@ -33,14 +33,41 @@ type state struct {
 func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) error) (*state, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	col, err := nooper.Load(ctx, a.conn.JS, rev)
+	st, col, err := a.evaluate(ctx, rev, mutate)
 	if err != nil {
 		return nil, err
+	}
+	if st.ready {
+		a.announceChanges(ctx, st)
+		a.syncGitHub(ctx, st, col)
+	}
+	if err := a.store.put(ctx, st.rec); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// view evaluates rev as update would, without saving or announcing
+// anything: what a status request needs.
+func (a *Approver) view(ctx context.Context, rev string) (*state, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, _, err := a.evaluate(ctx, rev, nil)
+	return st, err
+}
+
+// evaluate loads rev's noop and record, applies mutate, and evaluates the
+// record's approvals against the finished groups. It changes nothing
+// stored. Called with a.mu held.
+func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state) error) (*state, *nooper.Collection, error) {
+	col, err := nooper.Load(ctx, a.conn.JS, rev)
+	if err != nil {
+		return nil, nil, err
 	}
 	sha := col.Commit.SHA
 	rec, err := a.store.get(ctx, sha)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rec == nil {
 		rec = &Record{}
@@ -55,23 +82,18 @@ func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) e
 	}
 	if mutate != nil {
 		if err := mutate(st); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if st.ready {
 		model, err := a.model(ctx, col.Parent())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rec.Status = owners.Evaluate(model, col.Commit, st.groups, rec.Approvals)
 		a.holdBack(rec, col)
-		a.announceChanges(ctx, st)
-		a.syncGitHub(ctx, st, col)
 	}
-	if err := a.store.put(ctx, rec); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return st, col, nil
 }
 
 // holdBack keeps a commit unapproved when approving it would rest on

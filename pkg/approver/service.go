@@ -133,7 +133,7 @@ func (a *Approver) handleStatus(ctx context.Context, _ string, data []byte) (any
 	if err := decode(data, &req); err != nil {
 		return nil, err
 	}
-	st, err := a.update(ctx, req.Revision, nil)
+	st, err := a.view(ctx, req.Revision)
 	if err != nil {
 		return nil, err
 	}
