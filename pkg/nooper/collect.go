@@ -37,7 +37,7 @@ func (n *Nooper) step(ctx context.Context) {
 			n.log.Warn().Err(err).Str("commit", sha).Msg("advancing a noop collection")
 			continue
 		}
-		n.progress(ctx, c)
+		n.progress(ctx, c, now)
 		if n.complete(c, now) {
 			if err := n.finish(ctx, c, now); err != nil {
 				n.log.Warn().Err(err).Str("commit", sha).Msg("finishing a noop collection")
@@ -222,17 +222,29 @@ func (n *Nooper) complete(c *Collection, now time.Time) bool {
 	return true
 }
 
-func (n *Nooper) progress(ctx context.Context, c *Collection) {
+// progressEvery spaces progress announcements: a fleet answering at once
+// would otherwise make one event per host.
+const progressEvery = 2 * time.Second
+
+// progress announces how many hosts have answered: the first answer, then
+// at most every progressEvery, and the last.
+func (n *Nooper) progress(ctx context.Context, c *Collection, now time.Time) {
 	answered := c.answered()
-	if last, ok := n.lastProgress[c.Commit.SHA]; ok && last == answered {
+	last, ok := n.lastProgress[c.Commit.SHA]
+	if ok && (last.answered == answered || answered < len(c.Hosts) && now.Sub(last.at) < progressEvery) {
 		return
 	}
-	n.lastProgress[c.Commit.SHA] = answered
+	n.lastProgress[c.Commit.SHA] = progressMark{answered: answered, at: now}
 	n.announce(ctx, fmt.Sprintf("noop.progress:%s:%d:%d", c.Commit.SHA, c.Generation, answered), protocol.Event{
 		Type: "noop.progress", Repo: c.Repo, Commit: c.Commit.SHA,
 		Text: fmt.Sprintf("noop of %s: %d of %d hosts", protocol.Short(c.Commit.SHA), answered, len(c.Hosts)),
 		Data: map[string]any{"answered": answered, "hosts": len(c.Hosts)},
 	})
+}
+
+type progressMark struct {
+	answered int
+	at       time.Time
 }
 
 // finish computes the delta from the stored reports, saves it and

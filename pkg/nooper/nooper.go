@@ -60,7 +60,7 @@ type Nooper struct {
 	// active are the collections in progress, by commit sha.
 	active map[string]*Collection
 	// lastProgress remembers the last progress announced per commit.
-	lastProgress map[string]int
+	lastProgress map[string]progressMark
 	// recheck marks resumed collections, whose unanswered needs are
 	// looked up in the reports bucket once.
 	recheck map[string]bool
@@ -110,7 +110,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 		log:          o.Log.With().Str("component", "nooper").Logger(),
 		wake:         make(chan struct{}, 1),
 		active:       map[string]*Collection{},
-		lastProgress: map[string]int{},
+		lastProgress: map[string]progressMark{},
 		recheck:      map[string]bool{},
 	}, nil
 }
