@@ -151,8 +151,15 @@ func (n *Nooper) request(ctx context.Context, c *Collection, need *Need, now tim
 		RequestedBy: "nooper",
 		Time:        now,
 	}
-	if _, err := n.conn.Publish(ctx, subject, req.ID, req); err != nil {
+	ack, err := n.conn.Publish(ctx, subject, req.ID, req)
+	if err != nil {
 		return fmt.Errorf("ask %s for a noop of %s: %w", need.Host, need.Revision, err)
+	}
+	if ack.Duplicate {
+		// The id was used within the duplicate window (by a nooper that
+		// died before saving it, say): the stored run stands, and if it
+		// is not answered the next attempt has a new id.
+		n.log.Debug().Str("run", req.ID).Msg("run already requested")
 	}
 	if attempt > 1 {
 		n.log.Info().Str("host", need.Host).Str("revision", need.Revision).Int("attempt", attempt).Msg("host did not answer in time; asking again")
