@@ -210,6 +210,11 @@ func startEmbedded(o EmbeddedOptions, log zerolog.Logger) (*server.Server, error
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else if l, err := net.Listen("tcp", listen); err != nil {
+		// nats-server would only log this and never become ready.
+		return nil, fmt.Errorf("embedded server: %w", err)
+	} else {
+		l.Close()
 	}
 	dir, err := filepath.Abs(o.DataDir)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,11 @@ func (c *Conn) Publish(ctx context.Context, subject, msgID string, v any) (*jets
 // filled in when zero. msgID makes the announcement idempotent: a restart
 // that announces the same thing again is dropped by the server.
 func (c *Conn) Announce(ctx context.Context, msgID string, ev protocol.Event) error {
+	for _, tok := range strings.Split(ev.Type, ".") {
+		if err := ValidToken(tok); err != nil {
+			return fmt.Errorf("announce: event type %q: %w", ev.Type, err)
+		}
+	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}

@@ -88,6 +88,9 @@ func (l *LogFlags) Register(fs *pflag.FlagSet) {
 // Logger builds the root logger writing to w.
 func (l *LogFlags) Logger(w io.Writer, component string) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(l.Level)
+	if err == nil && l.Level == "" {
+		err = fmt.Errorf("empty level")
+	}
 	if err != nil {
 		return zerolog.Nop(), fmt.Errorf("--log-level: %w", err)
 	}

@@ -52,6 +52,10 @@ func JSON(doc Document) ([]byte, error) {
 		Schema: JSONSchema, Repo: doc.Repo, Branch: doc.Branch,
 		Commit: doc.Commit, Complete: doc.Complete, Result: trimmed(doc.Result),
 	}
+	// Lists are [] when empty, never null (docs/review-json.md).
+	if out.Commit.Parents == nil {
+		out.Commit.Parents = []string{}
+	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode review: %w", err)
@@ -67,6 +71,12 @@ func trimmed(r *delta.Result) *delta.Result {
 	c := *r
 	c.PerHost = nil
 	c.Groups, c.Withdrawn, c.Drift = trimGroups(r.Groups), trimGroups(r.Withdrawn), trimGroups(r.Drift)
+	if c.Groups == nil {
+		c.Groups = []delta.Group{}
+	}
+	if c.Hosts == nil {
+		c.Hosts = []string{}
+	}
 	return &c
 }
 
