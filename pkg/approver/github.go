@@ -85,13 +85,22 @@ func approvalView(st *state) review.ApprovalView {
 // review issue, each comment once, bound to the groups as they are now. A
 // comment on another issue never counts (anyone can open an issue with the
 // commit's marker), nor one written before the issue showed the current
-// review: its author approved something else.
-func (a *Approver) takeComments(ctx context.Context, sha string, issue int, comments []github.Comment) error {
+// review: its author approved something else. With complete set, comments
+// is every comment of the issue, and an approval whose comment is gone
+// (deleted) is withdrawn.
+func (a *Approver) takeComments(ctx context.Context, sha string, issue int, comments []github.Comment, complete bool) error {
 	_, err := a.update(ctx, sha, func(st *state) error {
 		rec := st.rec
 		if issue == 0 || issue != rec.GitHub.Number {
 			a.log.Warn().Str("commit", rec.Commit.SHA).Int("issue", issue).Int("review_issue", rec.GitHub.Number).Msg("comments not on the commit's review issue are ignored")
 			return nil
+		}
+		if complete {
+			present := map[string]bool{}
+			for _, c := range comments {
+				present[commentRef(c.ID)] = true
+			}
+			withdrawIf(st, func(ap owners.Approval) bool { return strings.HasPrefix(ap.Ref, "github-comment:") && !present[ap.Ref] })
 		}
 		for _, c := range comments {
 			if rec.SeenComments[c.ID] {
@@ -110,7 +119,7 @@ func (a *Approver) takeComments(ctx context.Context, sha string, issue int, comm
 			}
 			rec.Approvals = append(rec.Approvals, owners.Approval{
 				Commit: rec.Commit.SHA, By: owners.Normalize(c.Login), Source: owners.SourceGitHub,
-				At: c.CreatedAt.UTC(), Groups: owners.Digests(st.groups),
+				At: c.CreatedAt.UTC(), Groups: owners.Digests(st.groups), Ref: commentRef(c.ID),
 			})
 			a.log.Info().Str("commit", rec.Commit.SHA).Str("by", c.Login).Int64("comment", c.ID).Msg("approval from GitHub")
 		}
@@ -118,6 +127,27 @@ func (a *Approver) takeComments(ctx context.Context, sha string, issue int, comm
 	})
 	return err
 }
+
+// withdrawComment removes the approval a deleted comment gave.
+func (a *Approver) withdrawComment(ctx context.Context, sha string, id int64) error {
+	_, err := a.update(ctx, sha, func(st *state) error {
+		withdrawIf(st, func(ap owners.Approval) bool { return ap.Ref == commentRef(id) })
+		return nil
+	})
+	return err
+}
+
+func withdrawIf(st *state, gone func(owners.Approval) bool) {
+	kept := st.rec.Approvals[:0]
+	for _, ap := range st.rec.Approvals {
+		if !gone(ap) {
+			kept = append(kept, ap)
+		}
+	}
+	st.rec.Approvals = kept
+}
+
+func commentRef(id int64) string { return fmt.Sprintf("github-comment:%d", id) }
 
 // onComment handles an issue comment the committer's webhook endpoint
 // verified and put on the bus.
@@ -130,10 +160,12 @@ func (a *Approver) onComment(ctx context.Context, m jetstream.Msg) error {
 	if !ok {
 		return fmt.Errorf("%w: comment %d is not on a balcony issue", bus.ErrMalformed, c.CommentID)
 	}
+	var err error
 	if c.Action == "deleted" {
-		return nil // an approval stays until revoked
+		err = a.withdrawComment(ctx, sha, c.CommentID)
+	} else {
+		err = a.takeComments(ctx, sha, c.Issue, []github.Comment{{ID: c.CommentID, Issue: c.Issue, Login: c.Login, Body: c.Body, CreatedAt: c.Time}}, false)
 	}
-	err := a.takeComments(ctx, sha, c.Issue, []github.Comment{{ID: c.CommentID, Issue: c.Issue, Login: c.Login, Body: c.Body, CreatedAt: c.Time}})
 	if errors.Is(err, nooper.ErrUnknownCommit) {
 		return fmt.Errorf("%w: %v", bus.ErrSkip, err)
 	}
@@ -174,7 +206,7 @@ func (a *Approver) pollGitHub(ctx context.Context) {
 				a.log.Warn().Err(err).Int("issue", rec.GitHub.Number).Msg("GitHub poll: comments")
 				continue
 			}
-			if err := a.takeComments(ctx, sha, rec.GitHub.Number, comments); err != nil {
+			if err := a.takeComments(ctx, sha, rec.GitHub.Number, comments, true); err != nil {
 				a.log.Warn().Err(err).Str("commit", sha).Msg("GitHub poll: approvals")
 			}
 		}

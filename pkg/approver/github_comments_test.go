@@ -3,6 +3,7 @@ package approver_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,40 @@ func TestGitHubLateCommentDoesNotApproveNewContent(t *testing.T) {
 	if st := h.status(c.SHA); st.Approved {
 		t.Error("an approval written before the content changed approved the new content")
 	}
+}
+
+// TestDeletedCommentWithdrawsItsApproval: an approval given by a GitHub
+// comment is withdrawn when the comment is deleted: the poll finds it gone
+// from an open issue, and a deletion delivered by webhook withdraws it on
+// a closed one (the poll reads open issues only).
+func TestDeletedCommentWithdrawsItsApproval(t *testing.T) {
+	h, gh := startGitHub(t, 50*time.Millisecond, nil)
+	c := commit("withdrawn by deletion")
+	h.putNoop(c, []delta.Group{siteGroup, motdGroup}) // fozzie owns site.pp only
+	h.publishReady(c.SHA)
+	h.settle()
+	issue := theIssue(t, gh, c.SHA)
+	approvedBy := func(who string) bool {
+		return slices.ContainsFunc(h.status(c.SHA).Approvals, func(a owners.Approval) bool { return a.By == who })
+	}
+
+	id := gh.AddComment(issue.Number, "fozzie", "approved")
+	eventually(t, wait, "fozzie's comment recorded", func() bool { return approvedBy("fozzie") })
+	gh.DeleteComment(id)
+	eventually(t, wait, "the poll withdraws the deleted comment's approval", func() bool { return !approvedBy("fozzie") })
+
+	// On a closed issue the deletion arrives by webhook, on the bus.
+	id = gh.AddComment(issue.Number, "fozzie", "Approved")
+	gh.AddComment(issue.Number, "scooter", "approved") // scooter owns the motd module
+	eventually(t, wait, "the commit approved", func() bool { return h.status(c.SHA).Approved })
+	err := committer.BusPublisher{Conn: h.conn}.PublishComment(context.Background(), protocol.GitHubComment{
+		Schema: protocol.SchemaVersion, Repo: githubtest.Owner + "/" + githubtest.Repo,
+		Issue: issue.Number, IssueBody: issue.Body, CommentID: id, Action: "deleted", Login: "fozzie", Body: "Approved",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, "the deletion by webhook withdraws the approval", func() bool {
+		return !approvedBy("fozzie") && !h.status(c.SHA).Approved
+	})
 }

@@ -39,6 +39,9 @@ type Approval struct {
 	// Approving the whole commit records every group then shown (see
 	// Digests), so a group added later is not approved by it.
 	Groups map[string]string `json:"groups"`
+	// Ref names what carried the approval when it can be withdrawn by
+	// removing it, such as a GitHub comment ("github-comment:<id>").
+	Ref string `json:"ref,omitempty"`
 }
 
 // Status is the approval state of one commit.

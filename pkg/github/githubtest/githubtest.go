@@ -157,6 +157,13 @@ func (s *Server) AddComment(issue int, login, body string) int64 {
 	return s.addCommentLocked(issue, login, body).ID
 }
 
+// DeleteComment removes a comment, as its author deleting it would.
+func (s *Server) DeleteComment(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.comments = slices.DeleteFunc(s.comments, func(c *Comment) bool { return c.ID == id })
+}
+
 // SetTeam sets the members of the team org/slug, in listing order.
 func (s *Server) SetTeam(org, slug string, logins ...string) {
 	s.mu.Lock()
