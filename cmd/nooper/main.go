@@ -21,6 +21,7 @@ type options struct {
 	log     daemon.LogFlags
 	nooper  nooper.Options
 	ignored []string
+	config  string
 }
 
 func main() {
@@ -45,6 +46,9 @@ write) that agents, the committer's hook and the nats CLI connect to.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := daemon.SignalContext()
 			defer stop()
+			if !cmd.Flags().Changed("branch") {
+				o.nooper.Branches = nil // the config's, else main
+			}
 			return run(ctx, o)
 		},
 	}
@@ -57,6 +61,7 @@ write) that agents, the committer's hook and the nats CLI connect to.`,
 	f.DurationVar(&o.nooper.CollectionTimeout, "collection-timeout", 30*time.Minute, "how long a commit's noop waits for all hosts")
 	f.IntVar(&o.nooper.MaxAttempts, "max-attempts", 3, "how often a host is asked for one noop")
 	f.StringArrayVar(&o.ignored, "ignore", nil, "Type=title-regexp=purpose: a resource whose changes are known noise (repeatable)")
+	f.StringVar(&o.config, "config", "", "YAML file: branches, ignored_resources (type, title regexp, purpose)")
 	root.AddCommand(showCmd(&o), renoopCmd(&o))
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
@@ -68,6 +73,14 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	cfg, err := nooper.LoadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	if len(o.nooper.Branches) == 0 {
+		o.nooper.Branches = cfg.Branches
+	}
+	o.nooper.Delta = cfg.Delta()
 	for _, spec := range o.ignored {
 		parts := strings.SplitN(spec, "=", 3)
 		if len(parts) != 3 || parts[2] == "" {
