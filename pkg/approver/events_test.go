@@ -1,73 +1,24 @@
 package approver_test
 
 import (
-	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
 
-// events collects the JSON events of balcony.event.> as stored.
-type events struct {
-	mu   sync.Mutex
-	evs  []protocol.Event
-	last uint64
-}
+// events is the EVENTS log with the approver's counts.
+type events struct{ *bustest.EventLog }
 
 func subscribeEvents(t *testing.T, conn *bus.Conn) *events {
-	t.Helper()
-	e := &events{}
-	ctx := context.Background()
-	cons, err := conn.JS.OrderedConsumer(ctx, "EVENTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.EventPrefix + ">"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var ev protocol.Event
-		if json.Unmarshal(m.Data(), &ev) != nil {
-			ev = protocol.Event{Type: "(not json)"} // our own garbage
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			t.Errorf("event metadata: %v", err)
-			return
-		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.evs = append(e.evs, ev)
-		e.last = meta.Sequence.Stream
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return e
+	return &events{bustest.Events(t, conn)}
 }
 
-func (e *events) seen() uint64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.last
-}
-
-// of returns the events of typ about commit (any commit when empty).
-func (e *events) of(typ, commit string) []protocol.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []protocol.Event
-	for _, ev := range e.evs {
-		if ev.Type == typ && (commit == "" || ev.Commit == commit) {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
+func (e *events) seen() uint64                           { return e.Seen() }
+func (e *events) of(typ, commit string) []protocol.Event { return e.Of(typ, commit) }
 
 // counts counts the approval events of commit by type.
 func (e *events) counts(commit string) map[string]int {

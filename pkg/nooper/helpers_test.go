@@ -2,7 +2,6 @@ package nooper_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
@@ -228,53 +226,14 @@ func publishCommitEvent(t *testing.T, conn *bus.Conn, ev protocol.CommitEvent) {
 	}
 }
 
-// events collects the JSON events of balcony.event.>.
-type events struct {
-	mu  sync.Mutex
-	evs []protocol.Event
-}
+// events is the EVENTS log, read as a chat bridge would.
+type events struct{ *bustest.EventLog }
 
-// subscribeEvents reads EVENTS as stored (deduplicated by msg id) with an
-// ordered consumer, as a chat bridge would.
 func subscribeEvents(t *testing.T, conn *bus.Conn) *events {
-	t.Helper()
-	e := &events{}
-	ctx := context.Background()
-	cons, err := conn.JS.OrderedConsumer(ctx, "EVENTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.EventPrefix + ">"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var ev protocol.Event
-		if err := json.Unmarshal(m.Data(), &ev); err != nil {
-			t.Errorf("event on %s is not JSON: %v: %q", m.Subject(), err, m.Data())
-			return
-		}
-		if m.Subject() != bus.EventPrefix+ev.Type {
-			t.Errorf("event of type %q on %s", ev.Type, m.Subject())
-		}
-		e.mu.Lock()
-		e.evs = append(e.evs, ev)
-		e.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return e
+	return &events{bustest.Events(t, conn)}
 }
 
-func (e *events) of(typ, commit string) []protocol.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []protocol.Event
-	for _, ev := range e.evs {
-		if ev.Type == typ && (commit == "" || ev.Commit == commit) {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
+func (e *events) of(typ, commit string) []protocol.Event { return e.Of(typ, commit) }
 
 // waitReady waits for the collection of sha to be ready and returns it.
 func waitReady(t *testing.T, conn *bus.Conn, sha string, timeout time.Duration) *nooper.Collection {
