@@ -115,9 +115,9 @@ func run(ctx context.Context, o options) error {
 	if o.repo == "" {
 		return fmt.Errorf("--repo is required: the Puppet code repository")
 	}
-	cfg, err := approver.LoadConfig(o.config)
-	if err != nil {
-		return err
+	var cfg approver.Config
+	if err := daemon.LoadYAML(o.config, &cfg); err != nil {
+		return fmt.Errorf("--config: %w", err)
 	}
 	mirror, err := gitrepo.Mirror(ctx, o.repo, filepath.Join(o.stateDir, "code.git"))
 	if err != nil {

@@ -73,9 +73,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := nooper.LoadConfig(o.config)
-	if err != nil {
-		return err
+	var cfg nooper.Config
+	if err := daemon.LoadYAML(o.config, &cfg); err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("--config %s: %w", o.config, err)
 	}
 	if len(o.nooper.Branches) == 0 {
 		o.nooper.Branches = cfg.Branches

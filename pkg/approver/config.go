@@ -1,14 +1,7 @@
 package approver
 
-import (
-	"fmt"
-	"os"
-
-	"gopkg.in/yaml.v3"
-)
-
-// Config is the approver's configuration file (YAML). Every field is
-// optional.
+// Config is the approver's configuration, read from a YAML file by its
+// command. Every field is optional.
 type Config struct {
 	// Admins approve anything: logins or org/team names.
 	Admins []string `yaml:"admins"`
@@ -28,22 +21,4 @@ type Config struct {
 	// StrictHostnames matches node statements on full host names only,
 	// as Puppet 8 does by default; off, as Puppet 7 does.
 	StrictHostnames bool `yaml:"strict_hostnames"`
-}
-
-// LoadConfig reads a config file; an empty path is the zero Config.
-func LoadConfig(path string) (Config, error) {
-	var c Config
-	if path == "" {
-		return c, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return c, fmt.Errorf("approver config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytesReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("approver config %s: %w", path, err)
-	}
-	return c, nil
 }

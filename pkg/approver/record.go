@@ -1,7 +1,6 @@
 package approver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,5 +70,3 @@ func (s store) put(ctx context.Context, r *Record) error {
 	}
 	return nil
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

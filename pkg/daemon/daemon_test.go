@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +249,35 @@ func TestEmptyLogLevelIsAnError(t *testing.T) {
 	l := daemon.LogFlags{Level: "", Format: "json"}
 	if _, err := l.Logger(io.Discard, "x"); err == nil {
 		t.Fatal("an empty --log-level was accepted")
+	}
+}
+
+func TestLoadYAML(t *testing.T) {
+	type conf struct {
+		Name string `yaml:"name"`
+	}
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var c conf
+	if err := daemon.LoadYAML(write("ok.yaml", "name: kermit\n"), &c); err != nil || c.Name != "kermit" {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+	if err := daemon.LoadYAML(write("empty.yaml", ""), &c); err != nil || c.Name != "kermit" {
+		t.Fatalf("an empty file changed %+v or failed: %v", c, err)
+	}
+	if err := daemon.LoadYAML("", &c); err != nil {
+		t.Fatalf("no path: %v", err)
+	}
+	if err := daemon.LoadYAML(write("typo.yaml", "nmae: x\n"), &c); err == nil || !strings.Contains(err.Error(), "nmae") {
+		t.Fatalf("a misspelt key: %v", err)
+	}
+	if err := daemon.LoadYAML(dir+"/missing.yaml", &c); err == nil {
+		t.Fatal("a missing file was accepted")
 	}
 }

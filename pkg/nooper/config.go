@@ -1,18 +1,13 @@
 package nooper
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/balcony-dev/balcony/pkg/delta"
 )
 
-// Config is the nooper's configuration file (YAML).
+// Config is the nooper's configuration, read from a YAML file by its
+// command.
 type Config struct {
 	// Branches are the branches whose commits are nooped.
 	Branches []string `yaml:"branches"`
@@ -29,31 +24,15 @@ type IgnoredConfig struct {
 	Purpose string `yaml:"purpose"`
 }
 
-// LoadConfig reads and checks a config file; an empty path is the zero
-// Config.
-func LoadConfig(path string) (Config, error) {
-	var c Config
-	if path == "" {
-		return c, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return c, fmt.Errorf("nooper config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("nooper config %s: %w", path, err)
-	}
+// Validate checks the config: every ignored resource has a type, a title
+// that compiles and a purpose.
+func (c Config) Validate() error {
 	for i, ig := range c.IgnoredResources {
 		if ig.Purpose == "" {
-			return c, fmt.Errorf("nooper config %s: ignored_resources[%d] (%s %s) needs a purpose", path, i, ig.Type, ig.Title)
+			return fmt.Errorf("ignored_resources[%d] (%s %s) needs a purpose", i, ig.Type, ig.Title)
 		}
 	}
-	if err := c.Delta().Validate(); err != nil {
-		return c, fmt.Errorf("nooper config %s: %w", path, err)
-	}
-	return c, nil
+	return c.Delta().Validate()
 }
 
 // Delta is the delta options the config describes.

@@ -8,11 +8,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 )
 
-func TestLoadConfig(t *testing.T) {
+func TestConfig(t *testing.T) {
 	for _, tt := range []struct {
 		name, text string
 		want       delta.Options
@@ -35,7 +36,11 @@ ignored_resources:
 			if err := os.WriteFile(path, []byte(tt.text), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			c, err := nooper.LoadConfig(path)
+			var c nooper.Config
+			err := daemon.LoadYAML(path, &c)
+			if err == nil {
+				err = c.Validate()
+			}
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("got %v, want an error with %q", err, tt.err)
