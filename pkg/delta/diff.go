@@ -15,10 +15,16 @@ const FullContext = 1 << 30
 // file, so they never differ; a diff showing one is discarded.
 const unknown = "\x00balcony: line not in the diff\x00\n"
 
+// devNull names the missing side of a diff that creates or deletes a file.
+const devNull = "/dev/null"
+
 // patch is a parsed single-file unified diff.
 type patch struct {
-	name  string
-	frags []*gitdiff.TextFragment
+	// oldName and newName are the "--- " and "+++ " headers: the file's
+	// path on both sides, devNull on the missing side of a file created
+	// ("--- /dev/null", "+++ path") or deleted (the reverse).
+	oldName, newName string
+	frags            []*gitdiff.TextFragment
 }
 
 func parsePatch(d string) (*patch, bool) {
@@ -26,13 +32,23 @@ func parsePatch(d string) (*patch, bool) {
 	if err != nil || len(files) != 1 || len(files[0].TextFragments) == 0 {
 		return nil, false
 	}
-	name := files[0].OldName
-	if first, _, _ := strings.Cut(d, "\n"); strings.HasPrefix(first, "--- ") {
-		// Our own header, as report normalized it; gitdiff may strip a
-		// leading path element like patch -p1.
-		name = strings.TrimPrefix(first, "--- ")
+	p := &patch{oldName: files[0].OldName, newName: files[0].NewName, frags: files[0].TextFragments}
+	// Our own headers, as report wrote them, win: gitdiff strips a
+	// leading path element like patch -p1, and names /dev/null "".
+	first, rest, _ := strings.Cut(d, "\n")
+	second, _, _ := strings.Cut(rest, "\n")
+	if strings.HasPrefix(first, "--- ") && strings.HasPrefix(second, "+++ ") {
+		p.oldName, p.newName = strings.TrimPrefix(first, "--- "), strings.TrimPrefix(second, "+++ ")
 	}
-	return &patch{name: name, frags: files[0].TextFragments}, true
+	return p, true
+}
+
+// path is the file the patch changes, whichever side of it exists.
+func (p *patch) path() string {
+	if p.newName == devNull {
+		return p.oldName
+	}
+	return p.newName
 }
 
 // oldLines records the live-file lines the patch shows, by line number.
@@ -117,7 +133,7 @@ func liveFile(ps ...*patch) ([]string, bool) {
 func stepDiff(base, commit string) (string, bool) {
 	pb, ok1 := parsePatch(base)
 	pc, ok2 := parsePatch(commit)
-	if !ok1 || !ok2 || pb.name != pc.name {
+	if !ok1 || !ok2 || pb.path() != pc.path() {
 		return "", false
 	}
 	old, ok := liveFile(pb, pc)
@@ -129,7 +145,9 @@ func stepDiff(base, commit string) (string, bool) {
 	if !ok1 || !ok2 {
 		return "", false
 	}
-	return unified(pc.name, strings.Join(nb, ""), strings.Join(nc, ""), FullContext)
+	// Both sides are desired contents of the file, so both exist: a file
+	// the parent already creates is edited, not created, by the commit.
+	return unified(pc.path(), pc.path(), strings.Join(nb, ""), strings.Join(nc, ""), FullContext)
 }
 
 // TrimDiff returns a unified diff (as report.Resource.Diff holds) with at
@@ -148,17 +166,17 @@ func TrimDiff(d string, context int) string {
 	if !ok {
 		return d
 	}
-	out, ok := unified(p.name, strings.Join(old, ""), strings.Join(nw, ""), context)
+	out, ok := unified(p.oldName, p.newName, strings.Join(old, ""), strings.Join(nw, ""), context)
 	if !ok {
 		return d
 	}
 	return out
 }
 
-// unified makes a unified diff with "--- name" / "+++ name" headers. It
-// fails when the result would show a line no input showed. Equal sides
+// unified makes a unified diff with "--- oldName" / "+++ newName" headers.
+// It fails when the result would show a line no input showed. Equal sides
 // give "".
-func unified(name, a, b string, context int) (string, bool) {
+func unified(oldName, newName, a, b string, context int) (string, bool) {
 	if a == b {
 		return "", true
 	}
@@ -168,7 +186,7 @@ func unified(name, a, b string, context int) (string, bool) {
 	// go-udiff's cost grows with the context asked for, not the context
 	// available: never ask for more lines than the files have.
 	context = min(context, strings.Count(a, "\n")+strings.Count(b, "\n")+1)
-	out, err := udiff.ToUnified(name, name, a, udiff.Lines(a, b), context)
+	out, err := udiff.ToUnified(oldName, newName, a, udiff.Lines(a, b), context)
 	if err != nil || strings.Contains(out, unknown) {
 		return "", false
 	}

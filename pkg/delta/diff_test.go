@@ -38,6 +38,15 @@ func TestStepDiff(t *testing.T) {
 			commit: "--- /g\n+++ /g\n@@ -1 +1 @@\n-a\n+c\n",
 		},
 		{
+			// The parent creates the file and the commit edits what it
+			// will hold: the commit's step edits an existing file.
+			name:   "created by the parent",
+			base:   "--- /dev/null\n+++ /f\n@@ -0,0 +1,2 @@\n+a\n+b\n",
+			commit: "--- /dev/null\n+++ /f\n@@ -0,0 +1,2 @@\n+a\n+B\n",
+			want:   "--- /f\n+++ /f\n@@ -1,2 +1,2 @@\n a\n-b\n+B\n",
+			ok:     true,
+		},
+		{
 			name:   "no newline at end",
 			base:   "--- /f\n+++ /f\n@@ -1,2 +1,2 @@\n a\n-b\n+B\n\\ No newline at end of file\n",
 			commit: "--- /f\n+++ /f\n@@ -1,2 +1,3 @@\n a\n-b\n+B\n+c\n\\ No newline at end of file\n",
@@ -72,6 +81,9 @@ func TestTrimDiff(t *testing.T) {
 		{"partial hunk", "--- /f\n+++ /f\n@@ -10,5 +10,5 @@\n a\n b\n-c\n+C\n d\n e\n", 1, "--- /f\n+++ /f\n@@ -11,3 +11,3 @@\n b\n-c\n+C\n d\n"},
 		{"partial hunk, more context than shown", "--- /f\n+++ /f\n@@ -10,3 +10,3 @@\n b\n-c\n+C\n d\n", 3, "--- /f\n+++ /f\n@@ -10,3 +10,3 @@\n b\n-c\n+C\n d\n"},
 		{"garbage", "not a diff", 3, "not a diff"},
+		// A file the run creates: a reader must not take it for a deletion.
+		{"new file", "--- /dev/null\n+++ /etc/motd\n@@ -0,0 +1,2 @@\n+hello\n+world\n", 3, "--- /dev/null\n+++ /etc/motd\n@@ -0,0 +1,2 @@\n+hello\n+world\n"},
+		{"deleted file", "--- /etc/motd\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-hello\n-world\n", 3, "--- /etc/motd\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-hello\n-world\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
