@@ -151,3 +151,46 @@ func sortByID(rs []report.Resource) []report.Resource {
 	}
 	return out
 }
+
+// TestIgnoredListsOnlyTheCommitsOwn: the ignore rules report what they
+// removed from the commit's own and withdrawn changes, never noise that
+// the parent or the last applied revision shows identically.
+func TestIgnoredListsOnlyTheCommitsOwn(t *testing.T) {
+	stampAt := func(v string) report.Resource {
+		return report.Resource{ID: "File[/var/stamp]", Type: "File", Title: "/var/stamp", File: "site.pp",
+			Events: []report.Event{{Property: "content", Previous: "{md5}0", Desired: "{md5}" + v, Status: "noop"}}}
+	}
+	motd := report.Resource{ID: "File[/etc/motd]", Type: "File", Title: "/etc/motd", File: "site.pp",
+		Events: []report.Event{{Property: "content", Previous: "{md5}0", Desired: "{md5}1", Status: "noop"}}}
+	noop := func(rs ...report.Resource) *report.Report { return &report.Report{Host: "h", Noop: true, Resources: rs} }
+	tests := []struct {
+		name                    string
+		commit, parent, applied *report.Report
+		want                    []string // resources listed as ignored
+	}{
+		{"pending alike in the parent", noop(motd, stampAt("1")), noop(stampAt("1")), nil, nil},
+		{"changed by the commit", noop(motd, stampAt("2")), noop(stampAt("1")), nil, []string{"File[/var/stamp]"}},
+		{"brought by the commit", noop(motd, stampAt("1")), noop(), nil, []string{"File[/var/stamp]"}},
+		{"withdrawn by the commit", noop(motd), noop(stampAt("1")), nil, []string{"File[/var/stamp]"}},
+		{"drift only", noop(motd, stampAt("1")), noop(stampAt("1")), noop(stampAt("1")), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := []delta.HostInput{{Host: "h", Commit: tt.commit, Baselines: []delta.Baseline{{Revision: "p", Report: tt.parent}}}}
+			if tt.applied != nil {
+				in[0].LastApplied = &delta.Baseline{Revision: "a", Report: tt.applied}
+			}
+			r := delta.Compute("c", "p", in, delta.Options{Ignored: []delta.IgnoredResource{stamp}})
+			var got []string
+			for _, n := range r.Ignored {
+				got = append(got, n.Resources...)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ignored (-want +got):\n%s", diff)
+			}
+			if len(r.Groups) != 1 || r.Groups[0].Resource.ID != "File[/etc/motd]" || len(r.Drift) != 0 {
+				t.Errorf("groups %v, drift %v: want motd alone, no drift", summary(r.Groups), summary(r.Drift))
+			}
+		})
+	}
+}

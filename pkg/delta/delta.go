@@ -76,7 +76,8 @@ type Result struct {
 	// PerHost is each answered, successful host's own delta, sorted by
 	// resource ID, kept to compare later with the host's apply report.
 	PerHost map[string][]report.Resource `json:"per_host,omitempty"`
-	// Ignored says what Options.Ignored removed, per rule that matched.
+	// Ignored says what Options.Ignored removed from the commit's own
+	// changes and withdrawn changes, per rule that matched.
 	Ignored []IgnoredNote `json:"ignored,omitempty"`
 }
 
@@ -146,7 +147,9 @@ func Compute(commit, parent string, hosts []HostInput, opts Options) *Result {
 	for _, h := range in {
 		res.Hosts = append(res.Hosts, h.Host)
 		if h.LastApplied != nil && h.LastApplied.Report != nil && !h.LastApplied.Report.Failed {
-			for _, r := range ign.filter(h.Host, h.LastApplied.Report.Resources) {
+			// Drift is not the commit's doing: what the rules remove from
+			// it is not reported on every commit.
+			for _, r := range ign.without(h.LastApplied.Report.Resources) {
 				drift.add(h.Host, r)
 			}
 		}
@@ -170,9 +173,15 @@ func Compute(commit, parent string, hosts []HostInput, opts Options) *Result {
 		}
 		var baseRes []report.Resource
 		if base != nil {
-			baseRes = ign.filter(h.Host, base.Resources)
+			baseRes = base.Resources
 		}
-		own, gone := subtract(ign.filter(h.Host, h.Commit.Resources), baseRes)
+		// Subtracting first, then removing the ignored resources, reports
+		// only what the rules removed from this commit's own changes and
+		// withdrawn ones: noise pending identically in the parent is no
+		// part of the commit. A rule matches whole resources, so the order
+		// changes nothing else.
+		own, gone := subtract(h.Commit.Resources, baseRes)
+		own, gone = ign.filter(h.Host, own), ign.filter(h.Host, gone)
 		res.PerHost[h.Host] = own
 		for _, r := range own {
 			groups.add(h.Host, r)

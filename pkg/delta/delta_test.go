@@ -211,7 +211,9 @@ func TestCompute(t *testing.T) {
 			check: func(t *testing.T, r *delta.Result) {
 				want := []delta.IgnoredNote{
 					{Type: "File", Title: "/var/stamp", Purpose: stamp.Purpose, Resources: []string{"File[/var/stamp]"}, Hosts: []string{fozzie, statler, waldorf}},
-					{Type: "Service", Title: "ap.", Purpose: "restarts are harmless", Resources: []string{"Service[app]"}, Hosts: []string{fozzie, statler, waldorf}},
+					// waldorf's refresh of app is pending identically in
+					// r0: not the commit's, so not reported as removed.
+					{Type: "Service", Title: "ap.", Purpose: "restarts are harmless", Resources: []string{"Service[app]"}, Hosts: []string{fozzie, statler}},
 				}
 				if diff := cmp.Diff(want, r.Ignored); diff != "" {
 					t.Errorf("ignored (-want +got):\n%s", diff)

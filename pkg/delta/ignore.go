@@ -49,9 +49,22 @@ func newIgnorer(rs []IgnoredResource) *ignorer {
 	return ig
 }
 
-// filter returns rs without the ignored resources. rs is not modified and is
-// returned as is when nothing matches.
+// filter returns rs without the ignored resources, and records them as
+// removed on host. rs is not modified and is returned as is when nothing
+// matches.
 func (ig *ignorer) filter(host string, rs []report.Resource) []report.Resource {
+	return ig.remove(rs, func(r *rule, res *report.Resource) {
+		r.resources[res.ID] = true
+		r.hosts[host] = true
+	})
+}
+
+// without returns rs without the ignored resources, recording nothing.
+func (ig *ignorer) without(rs []report.Resource) []report.Resource {
+	return ig.remove(rs, func(*rule, *report.Resource) {})
+}
+
+func (ig *ignorer) remove(rs []report.Resource, removed func(*rule, *report.Resource)) []report.Resource {
 	if len(ig.rules) == 0 {
 		return rs
 	}
@@ -61,8 +74,7 @@ func (ig *ignorer) filter(host string, rs []report.Resource) []report.Resource {
 			if out == nil {
 				out = append(make([]report.Resource, 0, len(rs)), rs[:i]...)
 			}
-			r.resources[rs[i].ID] = true
-			r.hosts[host] = true
+			removed(r, &rs[i])
 			continue
 		}
 		if out != nil {
