@@ -162,7 +162,9 @@ func TestIgnoredListsOnlyTheCommitsOwn(t *testing.T) {
 	}
 	motd := report.Resource{ID: "File[/etc/motd]", Type: "File", Title: "/etc/motd", File: "site.pp",
 		Events: []report.Event{{Property: "content", Previous: "{md5}0", Desired: "{md5}1", Status: "noop"}}}
-	noop := func(rs ...report.Resource) *report.Report { return &report.Report{Host: "h", Noop: true, Resources: rs} }
+	noop := func(rs ...report.Resource) *report.Report {
+		return &report.Report{Host: "h", Noop: true, Resources: rs}
+	}
 	tests := []struct {
 		name                    string
 		commit, parent, applied *report.Report
