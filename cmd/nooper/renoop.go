@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 	"github.com/spf13/cobra"
 
 	"github.com/balcony-dev/balcony/pkg/nooper"
@@ -35,17 +32,11 @@ content changes lapse, the others are kept.`,
 				return err
 			}
 			defer conn.Close()
-			msg, err := conn.NC.RequestWithContext(ctx, nooper.RenoopSubject, []byte(args[0]))
-			if errors.Is(err, nats.ErrNoResponders) {
-				return errors.New("no nooper is running")
-			}
+			sha, err := nooper.Client{NC: conn.NC}.Renoop(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			if msg.Header.Get(micro.ErrorCodeHeader) != "" {
-				return errors.New(msg.Header.Get(micro.ErrorHeader))
-			}
-			fmt.Printf("re-nooping %s\n", msg.Data)
+			fmt.Printf("re-nooping %s\n", sha)
 			return nil
 		},
 	}

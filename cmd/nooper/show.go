@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/nooper"
-	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/review"
 )
 
@@ -25,7 +22,9 @@ func showCmd(o *options) *cobra.Command {
 changes with its resource, diff, define type, source file and line and hosts;
 errors per host; withdrawn changes; drift; hosts that did not answer. --json
 prints the same data (docs/review-json.md). The revision is a full sha or an
-unambiguous prefix. It connects to a running bus (--nats-url).`,
+unambiguous prefix. It asks the running nooper (balcony.nooper.show) over the
+bus (--nats-url). With --wait it waits for the noop to be ready, saying how
+many hosts have answered as they do, and which are missing once few are.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second+wait)
@@ -39,20 +38,21 @@ unambiguous prefix. It connects to a running bus (--nats-url).`,
 				return err
 			}
 			defer conn.Close()
-			c, err := load(ctx, conn, args[0], wait)
+			doc, data, err := nooper.Client{NC: conn.NC}.Wait(ctx, args[0], wait, 500*time.Millisecond, func(p *review.Progress) {
+				if p == nil {
+					fmt.Fprintf(os.Stderr, "waiting for the noop of %s to start\n", args[0])
+					return
+				}
+				fmt.Fprintf(os.Stderr, "waiting for the noop of %s: %s\n", args[0], p)
+			})
 			if err != nil {
 				return err
 			}
-			doc := c.Document()
 			if asJSON {
-				data, err := review.JSON(doc)
-				if err != nil {
-					return err
-				}
-				_, err = os.Stdout.Write(append(data, '\n'))
+				_, err = os.Stdout.Write(data)
 				return err
 			}
-			if c.State != nooper.StateReady {
+			if !doc.Complete {
 				fmt.Fprintf(os.Stderr, "noop of %s still collecting\n", args[0])
 			}
 			fmt.Print(review.Markdown(doc))
@@ -62,34 +62,4 @@ unambiguous prefix. It connects to a running bus (--nats-url).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of markdown")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the noop to exist and be ready")
 	return cmd
-}
-
-// load reads the noop of rev, waiting up to wait for it to be ready.
-func load(ctx context.Context, conn *bus.Conn, rev string, wait time.Duration) (*nooper.Collection, error) {
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	said := ""
-	for {
-		c, err := nooper.Load(ctx, conn.JS, rev)
-		if err == nil && c.State == nooper.StateReady || time.Now().After(deadline) {
-			return c, err
-		}
-		if err == nil && wait > 0 {
-			// Progress while waiting on hosts, once per change.
-			answered, hosts := c.Progress()
-			if p := fmt.Sprintf("waiting for the noop of %s: %d of %d hosts answered", protocol.Short(c.Commit.SHA), answered, hosts); p != said {
-				fmt.Fprintln(os.Stderr, p)
-				said = p
-			}
-		}
-		if err != nil && !errors.Is(err, nooper.ErrUnknownCommit) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-tick.C:
-		}
-	}
 }

@@ -3,12 +3,14 @@ package nooper
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/review"
 )
 
 // step advances every active collection: reuses stored reports, asks hosts
@@ -74,6 +76,18 @@ func (n *Nooper) done(sha string) {
 	delete(n.active, sha)
 	delete(n.lastProgress, sha)
 	delete(n.recheck, sha)
+	n.liveMu.Lock()
+	delete(n.live, sha)
+	n.liveMu.Unlock()
+}
+
+// liveProgress is the progress of the active collection of sha as of the
+// last step.
+func (n *Nooper) liveProgress(sha string) (review.Progress, bool) {
+	n.liveMu.Lock()
+	defer n.liveMu.Unlock()
+	p, ok := n.live[sha]
+	return p, ok
 }
 
 func (n *Nooper) advance(ctx context.Context, c *Collection, now time.Time) (changed bool, err error) {
@@ -172,8 +186,8 @@ func (n *Nooper) request(ctx context.Context, c *Collection, need *Need, now tim
 // chain so far failed, a need for the next earlier first-parent commit, up
 // to BaselineDepth commits back.
 func (n *Nooper) extendBaselines(ctx context.Context, c *Collection) (bool, error) {
-	if len(c.Chain) == 0 {
-		return false, nil
+	if len(c.Chain) == 0 || !slices.ContainsFunc(c.Needs, func(n Need) bool { return n.Failed }) {
+		return false, nil // nothing failed: nothing to extend, and no host to walk
 	}
 	changed := false
 	for _, host := range c.Hosts {
@@ -233,19 +247,23 @@ func (n *Nooper) complete(c *Collection, now time.Time) bool {
 // would otherwise make one event per host.
 const progressEvery = 2 * time.Second
 
-// progress announces how many hosts have answered: the first answer, then
-// at most every progressEvery, and the last.
+// progress records how many hosts have answered for the show service and
+// announces it: the first count, then at most every progressEvery, and
+// the last.
 func (n *Nooper) progress(ctx context.Context, c *Collection, now time.Time) {
-	answered := c.answered()
+	p := c.Progress()
+	n.liveMu.Lock()
+	n.live[c.Commit.SHA] = p
+	n.liveMu.Unlock()
 	last, ok := n.lastProgress[c.Commit.SHA]
-	if ok && (last.answered == answered || answered < len(c.Hosts) && now.Sub(last.at) < progressEvery) {
+	if ok && (last.answered == p.Answered || p.Answered < p.Hosts && now.Sub(last.at) < progressEvery) {
 		return
 	}
-	n.lastProgress[c.Commit.SHA] = progressMark{answered: answered, at: now}
-	n.announce(ctx, fmt.Sprintf("noop.progress:%s:%d:%d", c.Commit.SHA, c.Generation, answered), protocol.Event{
+	n.lastProgress[c.Commit.SHA] = progressMark{answered: p.Answered, at: now}
+	n.announce(ctx, fmt.Sprintf("noop.progress:%s:%d:%d", c.Commit.SHA, c.Generation, p.Answered), protocol.Event{
 		Type: "noop.progress", Repo: c.Repo, Commit: c.Commit.SHA,
-		Text: fmt.Sprintf("noop of %s: %d of %d hosts", protocol.Short(c.Commit.SHA), answered, len(c.Hosts)),
-		Data: map[string]any{"answered": answered, "hosts": len(c.Hosts)},
+		Text: fmt.Sprintf("noop of %s: %s", protocol.Short(c.Commit.SHA), p),
+		Data: map[string]any{"answered": p.Answered, "hosts": p.Hosts, "missing": p.Missing},
 	})
 }
 

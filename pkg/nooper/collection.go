@@ -13,6 +13,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/review"
 )
 
 // Collection states.
@@ -45,7 +46,7 @@ type Collection struct {
 	LastApplied map[string]string `msgpack:"last_applied" json:"last_applied,omitempty"`
 	Needs       []Need            `msgpack:"needs" json:"needs"`
 	// index finds a need by host and revision; rebuilt when Needs grows.
-	index    map[string]int
+	index    map[needKey]int
 	Started  time.Time `msgpack:"started" json:"started"`
 	Deadline time.Time `msgpack:"deadline" json:"deadline"`
 	Finished time.Time `msgpack:"finished" json:"finished,omitempty"`
@@ -83,28 +84,39 @@ func (c *Collection) Parent() string {
 	return c.Commit.Parents[0]
 }
 
-// Progress is how many of the collection's hosts have answered for the
-// commit itself, and how many hosts there are.
-func (c *Collection) Progress() (answered, hosts int) { return c.answered(), len(c.Hosts) }
-
-// answered counts the hosts whose commit report has arrived.
-func (c *Collection) answered() (n int) {
+// Progress says how many of the collection's hosts have answered every
+// noop asked of them, and, once at most review.MissingListed remain, which
+// have not.
+func (c *Collection) Progress() review.Progress {
+	waiting := map[string]bool{}
 	for _, need := range c.Needs {
-		if need.Revision == c.Commit.SHA && need.Answered {
-			n++
+		if !need.Answered {
+			waiting[need.Host] = true
 		}
 	}
-	return n
+	p := review.Progress{Answered: len(c.Hosts) - len(waiting), Hosts: len(c.Hosts)}
+	if len(waiting) <= review.MissingListed {
+		for _, h := range c.Hosts {
+			if waiting[h] {
+				p.Missing = append(p.Missing, h)
+			}
+		}
+	}
+	return p
 }
+
+// needKey indexes Needs without building a string per lookup: steps look
+// up every host's needs.
+type needKey struct{ host, rev string }
 
 func (c *Collection) need(host, rev string) *Need {
 	if len(c.index) != len(c.Needs) {
-		c.index = make(map[string]int, len(c.Needs))
+		c.index = make(map[needKey]int, len(c.Needs))
 		for i, n := range c.Needs {
-			c.index[n.Host+"\x00"+n.Revision] = i
+			c.index[needKey{n.Host, n.Revision}] = i
 		}
 	}
-	if i, ok := c.index[host+"\x00"+rev]; ok {
+	if i, ok := c.index[needKey{host, rev}]; ok {
 		return &c.Needs[i]
 	}
 	return nil

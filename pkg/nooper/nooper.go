@@ -15,6 +15,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/review"
 )
 
 // Options configures the nooper. The zero value works; defaults are set in
@@ -64,6 +65,12 @@ type Nooper struct {
 	// recheck marks resumed collections, whose unanswered needs are
 	// looked up in the reports bucket once.
 	recheck map[string]bool
+
+	// live is each active collection's progress as of the last step,
+	// for the show service: under its own lock, so that a request never
+	// waits for a step's I/O.
+	liveMu sync.Mutex
+	live   map[string]review.Progress
 }
 
 // New checks the options and opens the buckets.
@@ -112,6 +119,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 		active:       map[string]*Collection{},
 		lastProgress: map[string]progressMark{},
 		recheck:      map[string]bool{},
+		live:         map[string]review.Progress{},
 	}, nil
 }
 
@@ -135,7 +143,7 @@ func (n *Nooper) Run(ctx context.Context) error {
 		n.active[c.Commit.SHA] = c
 		// Reports may have arrived after its last save: look again.
 		n.recheck[c.Commit.SHA] = true
-		n.log.Info().Str("commit", c.Commit.SHA).Str("state", c.State).Int("answered", c.answered()).Int("hosts", len(c.Hosts)).Msg("resuming a noop collection")
+		n.log.Info().Str("commit", c.Commit.SHA).Str("state", c.State).Int("answered", c.Progress().Answered).Int("hosts", len(c.Hosts)).Msg("resuming a noop collection")
 	}
 
 	cc, err := n.conn.Consume(ctx, "nooper", bus.Durable{

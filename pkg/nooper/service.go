@@ -45,7 +45,13 @@ func (n *Nooper) addService(ctx context.Context, version string) (micro.Service,
 			_ = req.Error("500", err.Error(), nil)
 			return
 		}
-		data, err := review.JSON(c.Document())
+		doc := c.Document()
+		if p, ok := n.liveProgress(c.Commit.SHA); ok && !doc.Complete {
+			// The stored record is saved when runs are asked, not on
+			// every answer: the running collection knows better.
+			doc.Progress = &p
+		}
+		data, err := review.JSON(doc)
 		if err != nil {
 			_ = req.Error("500", err.Error(), nil)
 			return
@@ -78,7 +84,13 @@ func (n *Nooper) addService(ctx context.Context, version string) (micro.Service,
 	return svc, nil
 }
 
-// Document is the review document of the collection.
+// Document is the review document of the collection, with its progress
+// as stored while it is collecting.
 func (c *Collection) Document() review.Document {
-	return review.Document{Repo: c.Repo, Branch: c.Branch, Commit: c.Commit, Result: c.Result, Complete: c.State == StateReady}
+	doc := review.Document{Repo: c.Repo, Branch: c.Branch, Commit: c.Commit, Result: c.Result, Complete: c.State == StateReady}
+	if !doc.Complete {
+		p := c.Progress()
+		doc.Progress = &p
+	}
+	return doc
 }

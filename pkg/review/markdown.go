@@ -78,6 +78,9 @@ func header(b *strings.Builder, doc Document) {
 	if doc.Repo != "" || doc.Branch != "" {
 		fmt.Fprintf(b, "- **Repository:** %s, branch %s\n", doc.Repo, doc.Branch)
 	}
+	if p := doc.Progress; p != nil && !doc.Complete {
+		fmt.Fprintf(b, "- **Progress:** %s\n", p)
+	}
 	r := doc.Result
 	if r == nil {
 		return

@@ -31,7 +31,25 @@ type Document struct {
 	// Complete is false while hosts are still running the noop: their
 	// absence is then "still running", not "did not answer".
 	Complete bool
+	// Progress says how far a noop still running has come; nil once it is
+	// complete, or when unknown.
+	Progress *Progress
 }
+
+// Progress is how far the noop of a commit has come.
+type Progress struct {
+	// Answered counts the hosts every noop of which has arrived (the
+	// commit's, its parent's and any other the delta needs there).
+	Answered int `json:"answered"`
+	// Hosts counts every host of the noop.
+	Hosts int `json:"hosts"`
+	// Missing names the hosts still to answer once at most MissingListed
+	// remain, sorted; empty while more remain.
+	Missing []string `json:"missing"`
+}
+
+// MissingListed is how few hosts must remain for Progress to name them.
+const MissingListed = 10
 
 // jsonDocument is the JSON shape of a Document, documented in
 // docs/review-json.md.
@@ -41,6 +59,7 @@ type jsonDocument struct {
 	Branch   string          `json:"branch"`
 	Commit   protocol.Commit `json:"commit"`
 	Complete bool            `json:"complete"`
+	Progress *Progress       `json:"progress,omitempty"`
 	Result   *delta.Result   `json:"result"`
 }
 
@@ -56,11 +75,32 @@ func JSON(doc Document) ([]byte, error) {
 	if out.Commit.Parents == nil {
 		out.Commit.Parents = []string{}
 	}
+	if doc.Progress != nil && !doc.Complete {
+		p := *doc.Progress
+		if p.Missing == nil {
+			p.Missing = []string{}
+		}
+		out.Progress = &p
+	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode review: %w", err)
 	}
 	return append(b, '\n'), nil
+}
+
+// ParseJSON reads a document written by JSON, as the nooper's show
+// service answers it: its diffs are trimmed and it has no per-host deltas,
+// which Markdown does not need.
+func ParseJSON(data []byte) (Document, error) {
+	var in jsonDocument
+	if err := json.Unmarshal(data, &in); err != nil {
+		return Document{}, fmt.Errorf("decode review: %w", err)
+	}
+	if in.Schema != JSONSchema {
+		return Document{}, fmt.Errorf("decode review: schema %d, want %d", in.Schema, JSONSchema)
+	}
+	return Document{Repo: in.Repo, Branch: in.Branch, Commit: in.Commit, Complete: in.Complete, Progress: in.Progress, Result: in.Result}, nil
 }
 
 // trimmed returns a copy of r for display: diffs trimmed, PerHost dropped.
@@ -97,4 +137,14 @@ func trimResource(r report.Resource) report.Resource {
 		r.Diff = delta.TrimDiff(r.Diff, Context)
 	}
 	return r
+}
+
+// String says how far the noop has come in one line: "5 of 12 hosts
+// answered", and which are missing once few are.
+func (p Progress) String() string {
+	s := fmt.Sprintf("%d of %d hosts answered", p.Answered, p.Hosts)
+	if len(p.Missing) > 0 {
+		s += "; waiting for " + CompressHosts(p.Missing)
+	}
+	return s
 }

@@ -50,11 +50,20 @@ func Client(t testing.TB, c *bus.Conn) *bus.Conn {
 	return cl
 }
 
+// Patience is the least time Eventually waits. Its timeouts detect a hang,
+// never a slow machine: a test run beside others on two busy cores (go
+// test runs packages in parallel, with -race) may take many times longer
+// than alone, and must still pass.
+const Patience = 2 * time.Minute
+
 // Eventually polls cond every 10ms until it holds, and fails the test with
-// what when it does not within timeout. It is for waiting on state that
-// has no event to wait on (a KV record, a stream's counters).
+// what when it does not within timeout, or Patience if that is longer: a
+// timeout says how long the work may take at most, not how long it should.
+// It is for waiting on state that has no event to wait on (a KV record, a
+// stream's counters).
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout = max(timeout, Patience)
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
