@@ -54,12 +54,24 @@ crash. Its host record in the 'hosts' bucket is refreshed every heartbeat.
 Several agents can run on one machine (tests, the demo) with their own --host,
 --state-dir and --root (which sets the balcony_root fact and removes that
 directory from reported paths, so identical changes group across them).
---fact name=value sets any other fact as FACTER_name.`,
+--fact name=value sets any other fact as FACTER_name.
+
+Puppet is given the manifest and the modulepath the checkout's
+environment.conf names, as Puppet reads it for an environment (relative
+paths inside the checkout; $basemodulepath is passed on for Puppet to
+interpolate); without one, manifests and modules. --manifest and
+--modulepath override it.`,
 		Example: `  agent --nats-url nats://bus:4222 --repo https://git.example.com/puppet.git
   agent --nats-url nats://127.0.0.1:4222 --host fozzie.example.com \
         --state-dir /tmp/fozzie --repo /srv/git/puppet.git --root /tmp/fozzie/root`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// An empty value would silently mean "from environment.conf".
+			for _, name := range []string{"modulepath", "manifest"} {
+				if cmd.Flags().Changed(name) && cmd.Flags().Lookup(name).Value.String() == "" {
+					return fmt.Errorf("--%s is empty: leave it out to use environment.conf", name)
+				}
+			}
 			ctx, stop := daemon.SignalContext()
 			defer stop()
 			return run(ctx, o)
@@ -79,8 +91,8 @@ directory from reported paths, so identical changes group across them).
 	fs.DurationVar(&o.puppet.Timeout, "timeout", 10*time.Minute, "longest a Puppet run may take")
 	fs.BoolVar(&o.puppet.Nice, "nice", true, "run Puppet under nice -n 10")
 	fs.StringVar(&o.puppet.LockFile, "puppet-lock", "/var/lib/puppet/state/agent_catalog_run.lock", `the puppet agent's run lock; runs wait while it names a live process ("" for no check)`)
-	fs.StringVar(&o.puppet.ModulePath, "modulepath", "modules", "module path inside the checkout")
-	fs.StringVar(&o.puppet.Manifest, "manifest", "manifests", "manifest file or directory inside the checkout")
+	fs.StringVar(&o.puppet.ModulePath, "modulepath", "", "module directories inside the checkout, colon-separated; overrides environment.conf (default: the checkout's environment.conf, else modules)")
+	fs.StringVar(&o.puppet.Manifest, "manifest", "", "manifest file or directory inside the checkout; overrides environment.conf (default: the checkout's environment.conf, else manifests)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "how often the host record is refreshed")
 	fs.DurationVar(&o.fetchEvery, "poll", time.Minute, "how often to check for runs without a live message (safety net)")
 	if err := cmd.Execute(); err != nil {

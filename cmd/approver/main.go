@@ -73,7 +73,10 @@ commit's first parent so that a commit cannot grant itself owners. A group is
 approved when an owner of its file or of its module approves, or when every
 node file of its hosts has an approving owner; the commit's author and
 co-authors never count; admins approve anything. A commit is approved when all
-its groups are, and a commit with no changes is approved by itself.
+its groups are, and a commit with no changes is approved by itself. Node files
+and modules are where the repository's environment.conf says (else manifests
+and modules), unless the config's manifest_dirs and module_dirs say otherwise;
+a revision with no node statement is warned about in the log and the status.
 
 Approvals are bound to the groups as they were seen (their digests): when a
 re-noop changes a group, its approvals lapse and its owners are asked again.
@@ -93,7 +96,7 @@ revoke commands on the NATS micro-service API.`,
 	f := root.Flags()
 	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS and node files; required")
 	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/approver", "where the repository is mirrored")
-	f.StringVar(&o.config, "config", "", "YAML file: admins, teams, logins (email: login), manifest_dirs, module_dirs")
+	f.StringVar(&o.config, "config", "", "YAML file: admins, teams, logins (email: login), manifest_dirs and module_dirs (overriding the repository's environment.conf)")
 	f.StringVar(&o.gh.repo, "github-repo", "", "owner/name of the GitHub repository for review issues (none when empty)")
 	f.StringVar(&o.gh.apiURL, "github-api-url", "", "API base URL of a GitHub Enterprise Server (https://ghe.example.com/api/v3/)")
 	f.StringVar(&o.gh.tokenFile, "github-token-file", "", "file holding a GitHub token")

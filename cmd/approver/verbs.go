@@ -42,7 +42,7 @@ func statusCmd(o *options) *cobra.Command {
 }
 
 func printStatus(st *approver.StatusReply) {
-	v := review.ApprovalView{Commit: st.Commit, Ready: st.Ready, Status: st.Status, Approvals: st.Approvals}
+	v := review.ApprovalView{Commit: st.Commit, Ready: st.Ready, Status: st.Status, Approvals: st.Approvals, Warnings: st.Warnings}
 	for _, g := range st.Groups {
 		v.Groups = append(v.Groups, review.ApprovalGroup{ID: g.ID, Resource: g.Resource, Hosts: g.Hosts})
 	}

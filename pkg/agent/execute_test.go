@@ -65,6 +65,9 @@ type execRig struct {
 	root      string // the simulated host's root, the balcony_root fact
 	checkouts string // where the checkouts live
 	good, bad string // revisions
+	// nodes has its node file in nodes/, as its environment.conf says;
+	// badConf has an environment.conf Puppet cannot parse.
+	nodes, badConf string
 }
 
 // newExecRig builds the repository and the executor. stripRoot sets the
@@ -79,6 +82,10 @@ func newExecRig(t *testing.T, stripRoot bool) *execRig {
 	}
 	g.good = f.Commit("motd", map[string]string{"manifests/site.pp": goodSite})
 	g.bad = f.Commit("boom", map[string]string{"manifests/site.pp": boomSite})
+	g.nodes = f.Commit("node files in nodes/", map[string]string{
+		"environment.conf": "manifest = nodes\n", "nodes/site.pp": goodSite,
+	})
+	g.badConf = f.Commit("a broken environment.conf", map[string]string{"environment.conf": "manifest nodes\n"})
 	f.Push("main")
 	repo, err := gitrepo.Open(f.Bare)
 	if err != nil {
@@ -244,5 +251,29 @@ func TestPuppetExecutorStripsHostRoot(t *testing.T) {
 		if strings.Contains(e.Message, g.root) || strings.Contains(e.Desired, g.root) {
 			t.Errorf("event %+v carries the host root", e)
 		}
+	}
+}
+
+// TestPuppetExecutorEnvironmentConf: the node file is where the revision's
+// environment.conf says (manifests/site.pp beside it fails to compile),
+// and an environment.conf Puppet would refuse fails the run with why.
+func TestPuppetExecutorEnvironmentConf(t *testing.T) {
+	t.Parallel()
+	g := newExecRig(t, false)
+	res := g.noop(t, g.nodes)
+	if res.Outcome != protocol.OutcomeDone {
+		t.Fatalf("outcome %s, errors %q", res.Outcome, res.Report.Errors)
+	}
+	if rs := res.Report.Resources; len(rs) != 1 || rs[0].File != "nodes/site.pp" {
+		t.Errorf("resources %+v, want the motd declared in nodes/site.pp", rs)
+	}
+
+	res = g.noop(t, g.badConf)
+	if res.Outcome != protocol.OutcomeFailed || !res.Report.Failed {
+		t.Fatalf("outcome %s, failed %v, want a failed run", res.Outcome, res.Report.Failed)
+	}
+	if len(res.Report.Errors) != 1 || !strings.Contains(res.Report.Errors[0], "environment.conf") ||
+		!strings.Contains(res.Report.Errors[0], "line 1") {
+		t.Errorf("errors %q, want one naming environment.conf and its line", res.Report.Errors)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +54,9 @@ type Approver struct {
 
 	mu    sync.Mutex // serializes read-modify-write of records
 	teams map[string]cachedTeam
-	stops []func()
+	// layouts are the layouts read, by revision (under mu).
+	layouts map[string]*layout
+	stops   []func()
 }
 
 // New checks the options and opens the approvals bucket.
@@ -93,7 +96,11 @@ func (a *Approver) Run(ctx context.Context) error {
 		return fmt.Errorf("approver: %w", err)
 	}
 	defer a.stop()
-	a.log.Info().Msg("approver started")
+	nodeFiles := "where each revision's environment.conf says (manifest), else manifests"
+	if dirs := a.opts.Config.ManifestDirs; len(dirs) > 0 {
+		nodeFiles = "in the config's manifest_dirs " + strings.Join(dirs, ", ")
+	}
+	a.log.Info().Str("node_files", nodeFiles).Msg("approver started")
 	<-ctx.Done()
 	a.log.Info().Msg("approver stopping")
 	return nil

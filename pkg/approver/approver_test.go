@@ -128,8 +128,10 @@ func TestOwnersOfAnUnfetchedParentAreFetched(t *testing.T) {
 	if fetches != 1 {
 		t.Errorf("%d fetches, want 1", fetches)
 	}
-	if got, want := reads, []string{revLate, revLate}; !slices.Equal(got, want) {
-		t.Errorf("files read at %v, want the parent, then again after the fetch", got)
+	// environment.conf, unknown; after the fetch environment.conf, then
+	// CODEOWNERS and the node files where it says.
+	if got, want := reads, []string{revLate, revLate, revLate}; !slices.Equal(got, want) {
+		t.Errorf("files read at %v, want the parent, then again twice after the fetch", got)
 	}
 	if r := h.approve(c.SHA, "fozzie"); !r.Approved {
 		t.Errorf("the owner at the fetched parent approves: %+v", r)

@@ -10,9 +10,12 @@ type Config struct {
 	// Logins maps commit emails to logins, so authors and co-authors are
 	// recognised (their approvals never count).
 	Logins map[string]string `yaml:"logins"`
-	// ManifestDirs hold the node statements; default [manifests].
+	// ManifestDirs hold the node statements (directories or files).
+	// Unset: the manifest of environment.conf at the revision read, else
+	// [manifests], as Puppet finds it.
 	ManifestDirs []string `yaml:"manifest_dirs"`
-	// ModuleDirs hold the modules; default [modules].
+	// ModuleDirs hold the modules. Unset: the modulepath entries of
+	// environment.conf that are inside the repository, else [modules].
 	ModuleDirs []string `yaml:"module_dirs"`
 	// AllowUnidentifiedAuthors lets a commit be approved although its
 	// author's or a co-author's email maps to no login (so their own

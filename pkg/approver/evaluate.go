@@ -25,6 +25,9 @@ type state struct {
 	rec    *Record
 	groups []delta.Group // the finished delta's groups; nil when not ready
 	ready  bool
+	// warnings are about where owners were read from (no node statement
+	// found, environment.conf problems); the status shows them first.
+	warnings []string
 }
 
 // update loads the noop of rev, applies mutate (nil for none) to its
@@ -86,10 +89,11 @@ func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state)
 		}
 	}
 	if st.ready {
-		model, err := a.model(ctx, col.Parent())
+		model, warnings, err := a.model(ctx, col.Parent())
 		if err != nil {
 			return nil, nil, err
 		}
+		st.warnings = warnings
 		rec.Status = owners.Evaluate(model, col.Commit, st.groups, rec.Approvals)
 		a.holdBack(rec, col)
 	}
@@ -120,32 +124,30 @@ func (a *Approver) holdBack(rec *Record, col *nooper.Collection) {
 }
 
 // model builds the ownership model from the repository at rev, the
-// commit's first parent: a commit cannot grant itself owners.
-func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, error) {
+// commit's first parent: a commit cannot grant itself owners, nor move
+// the node files (environment.conf is read there too). The warnings say
+// what the reviewer should know about where owners were read from.
+func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, []string, error) {
 	cfg := a.opts.Config
 	in := owners.Input{
-		ManifestDirs: cfg.ManifestDirs, ModuleDirs: cfg.ModuleDirs,
 		Admins: cfg.Admins, Teams: map[string][]string{}, Logins: cfg.Logins,
 		StrictHostnames: cfg.StrictHostnames,
 	}
 	for team, members := range cfg.Teams {
 		in.Teams[team] = members
 	}
+	var l *layout
 	if rev != "" { // a root commit has no owners but admins
-		dirs := cfg.ManifestDirs
-		if len(dirs) == 0 {
-			dirs = []string{owners.DefaultManifestDir}
+		var err error
+		if l, err = a.layoutAt(ctx, rev); err != nil {
+			return nil, nil, err
 		}
-		keep := gitrepo.Under(dirs, owners.CodeOwnersPaths...)
-		files, err := a.opts.Code.Files(rev, keep)
-		if errors.Is(err, gitrepo.ErrUnknownRevision) {
-			if ferr := a.opts.Code.Fetch(ctx); ferr != nil {
-				return nil, fmt.Errorf("fetch for %s: %w", rev, ferr)
-			}
-			files, err = a.opts.Code.Files(rev, keep)
-		}
+		in.ManifestDirs, in.ModuleDirs = l.manifestDirs, l.moduleDirs
+		// A manifest may be a single file, which Under keeps by name.
+		keep := gitrepo.Under(l.manifestDirs, append(append([]string(nil), owners.CodeOwnersPaths...), l.manifestDirs...)...)
+		files, err := a.files(ctx, rev, keep)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		in.CodeOwners, in.Manifests = map[string][]byte{}, map[string][]byte{}
 		for p, data := range files {
@@ -156,14 +158,21 @@ func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, error)
 			}
 		}
 		if err := a.githubTeams(ctx, in.CodeOwners, in.Teams); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	m, err := owners.New(in)
 	if err != nil {
-		return nil, fmt.Errorf("owners at %s: %w", rev, err)
+		return nil, nil, fmt.Errorf("owners at %s: %w", rev, err)
 	}
-	return m, nil
+	if l == nil {
+		return m, nil, nil
+	}
+	warnings := l.warnings
+	if m.NodeStatements() == 0 {
+		warnings = append(append([]string(nil), warnings...), a.noNodes(rev, l))
+	}
+	return m, warnings, nil
 }
 
 // announceChanges announces what an evaluation changed, once each: a group

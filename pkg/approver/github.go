@@ -74,7 +74,7 @@ func (a *Approver) syncGitHub(ctx context.Context, st *state, col *nooper.Collec
 }
 
 func approvalView(st *state) review.ApprovalView {
-	v := review.ApprovalView{Commit: st.rec.Commit, Ready: st.ready, Status: st.rec.Status, Approvals: st.rec.Approvals}
+	v := review.ApprovalView{Commit: st.rec.Commit, Ready: st.ready, Status: st.rec.Status, Approvals: st.rec.Approvals, Warnings: st.warnings}
 	for _, g := range st.groups {
 		v.Groups = append(v.Groups, review.ApprovalGroup{ID: g.ID, Resource: g.Resource.ID, Hosts: g.Hosts})
 	}

@@ -41,6 +41,10 @@ type StatusReply struct {
 	Groups    []GroupView       `json:"groups"`
 	Approvals []owners.Approval `json:"approvals"`
 	Status    owners.Status     `json:"status"`
+	// Warnings are about where owners were read from: no node statement
+	// found at the first parent (node file owners can approve nothing),
+	// an environment.conf that could not be followed.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // GroupView is a group as an approver sees it: what and where, and the
@@ -143,7 +147,7 @@ func (a *Approver) handleStatus(ctx context.Context, _ string, data []byte) (any
 func statusReply(st *state) StatusReply {
 	r := StatusReply{
 		Commit: st.rec.Commit, Ready: st.ready, Approved: st.ready && st.rec.Status.Approved,
-		Approvals: st.rec.Approvals, Status: st.rec.Status,
+		Approvals: st.rec.Approvals, Status: st.rec.Status, Warnings: st.warnings,
 	}
 	for _, g := range st.groups {
 		r.Groups = append(r.Groups, view(g))

@@ -68,6 +68,15 @@ func (ix *nodeIndex) match(host string, strict bool) (Node, bool) {
 	return Node{}, false
 }
 
+// size is the number of node statement names indexed.
+func (ix *nodeIndex) size() int {
+	n := len(ix.exact) + len(ix.regexes)
+	if ix.def != nil {
+		n++
+	}
+	return n
+}
+
 // candidateNames are the names Puppet looks a node up by, longest first.
 func candidateNames(name string, strict bool) []string {
 	names := []string{name}

@@ -221,3 +221,34 @@ node default {}
 		}
 	}
 }
+
+func TestModelNodeStatements(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		manifests map[string]string
+		dirs      []string
+		want      int
+	}{
+		{"none", map[string]string{"manifests/site.pp": "include base"}, nil, 0},
+		{"names, regexes and default", map[string]string{
+			"manifests/a.pp": "node 'a', b.example.com {}\nnode /^web\\d+$/ {}\n",
+			"manifests/b.pp": "node default {}\nnode 'A' {}\n", // A repeats a
+		}, nil, 4},
+		{"outside the manifest dirs", map[string]string{"nodes/a.pp": "node 'a' {}"}, nil, 0},
+		{"in the manifest dirs given", map[string]string{"nodes/a.pp": "node 'a' {}"}, []string{"nodes"}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Manifests: map[string][]byte{}, ManifestDirs: tt.dirs}
+			for p, c := range tt.manifests {
+				in.Manifests[p] = []byte(c)
+			}
+			m, err := New(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.NodeStatements(); got != tt.want {
+				t.Errorf("NodeStatements() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -205,6 +205,12 @@ func (m *Model) Problems() []error { return append([]error(nil), m.problems...) 
 // reached before any match).
 func (m *Model) Node(host string) (Node, bool) { return m.nodes.match(host, m.strict) }
 
+// NodeStatements is the number of node statement names found in the
+// manifests (`node 'a', 'b' {` counts two; a duplicate, once). None means
+// no host has a node file: the manifests are elsewhere, or the
+// repository classifies its nodes another way.
+func (m *Model) NodeStatements() int { return m.nodes.size() }
+
 // IsAdmin says whether login (normalised here) is an admin, directly or
 // through a team.
 func (m *Model) IsAdmin(login string) bool { return m.admins[Normalize(login)] }

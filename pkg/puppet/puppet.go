@@ -38,9 +38,15 @@ type Options struct {
 	Nice bool
 	// ScratchDir holds each run's own vardir; default os.TempDir().
 	ScratchDir string
-	// ModulePath is relative to the checkout; default "modules".
+	// ModulePath is the module directories, colon-separated, each
+	// relative to the checkout (or absolute, or a $setting such as
+	// $basemodulepath). Empty: the checkout's environment.conf says, else
+	// Puppet's default "modules". Set, it overrides environment.conf.
 	ModulePath string
-	// Manifest is relative to the checkout; default "manifests".
+	// Manifest is the main manifest, a file or a directory, relative to
+	// the checkout (or absolute). Empty: the checkout's environment.conf
+	// says, else Puppet's default "manifests". Set, it overrides
+	// environment.conf.
 	Manifest string
 	// LockFile is the puppet agent's run lock, holding the pid of the
 	// agent while it runs (agent_catalog_run.lock in the real agent's
@@ -89,12 +95,6 @@ func NewRunner(o Options) (*Runner, error) {
 	if o.ScratchDir == "" {
 		o.ScratchDir = os.TempDir()
 	}
-	if o.ModulePath == "" {
-		o.ModulePath = "modules"
-	}
-	if o.Manifest == "" {
-		o.Manifest = "manifests"
-	}
 	if o.LockPoll <= 0 {
 		o.LockPoll = time.Second
 	}
@@ -103,8 +103,14 @@ func NewRunner(o Options) (*Runner, error) {
 
 // Args returns the command line of a run of the code in codeDir with its
 // scratch directory in scratch. Exposed so that logs and tests can show it.
-func (r *Runner) Args(codeDir, scratch string, noop bool) []string {
+// It reads codeDir's environment.conf (see Options.Manifest) and fails
+// when that cannot be read or parsed.
+func (r *Runner) Args(codeDir, scratch string, noop bool) ([]string, error) {
 	o := r.opts
+	manifest, modulepath, err := r.layout(codeDir)
+	if err != nil {
+		return nil, err
+	}
 	args := []string{"apply"}
 	if noop {
 		args = append(args, "--noop")
@@ -125,19 +131,19 @@ func (r *Runner) Args(codeDir, scratch string, noop bool) []string {
 		"--report", "--reports=none",
 		"--no-storeconfigs",
 		"--no-usecacheonfailure",
-		"--modulepath", filepath.Join(codeDir, o.ModulePath),
+		"--modulepath", modulepath,
 	)
 	if _, err := os.Stat(filepath.Join(codeDir, "hiera.yaml")); err == nil {
 		args = append(args, "--hiera_config", filepath.Join(codeDir, "hiera.yaml"))
 	}
 	args = append(args, o.Args...)
-	return append(args, filepath.Join(codeDir, o.Manifest))
+	return append(args, manifest), nil
 }
 
 // Run runs Puppet once on the code in codeDir. A non-zero exit is not an
 // error: the caller reads the report and stderr. Errors are for runs that
-// could not happen or were cut short (ErrTimeout; ctx's error when ctx
-// ended during the run).
+// could not happen (a malformed environment.conf, see Args) or were cut
+// short (ErrTimeout; ctx's error when ctx ended during the run).
 //
 // With a LockFile, Run first blocks while the puppet agent holds its run
 // lock, for as long as ctx allows (Timeout bounds Puppet's run only, not
@@ -156,10 +162,14 @@ func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, e
 	}
 	defer os.RemoveAll(scratch)
 
+	args, err := r.Args(codeDir, scratch, noop)
+	if err != nil {
+		return nil, err
+	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	name, args := r.opts.Binary, r.Args(codeDir, scratch, noop)
+	name := r.opts.Binary
 	if r.opts.Nice {
 		if nice, err := exec.LookPath("nice"); err == nil {
 			name, args = nice, append([]string{"-n", "10", r.opts.Binary}, args...)

@@ -70,6 +70,14 @@ func TestArgs(t *testing.T) {
 	withHiera := t.TempDir()
 	writeFile(t, withHiera, "hiera.yaml", "---\nversion: 5\n", 0o644)
 	without := t.TempDir()
+	// A repository laid out by its environment.conf, as Puppet reads it.
+	withConf := t.TempDir()
+	writeFile(t, withConf, "environment.conf", "manifest = nodes\nmodulepath = site:dist/*:$basemodulepath:/opt/modules\n", 0o644)
+	for _, d := range []string{"site", "dist/b", "dist/a"} {
+		if err := os.MkdirAll(filepath.Join(withConf, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	scratch := "/scratch/run-1"
 
 	tests := []struct {
@@ -81,6 +89,8 @@ func TestArgs(t *testing.T) {
 		notFlags  []string // absent
 		hiera     string   // want --hiera_config with this value; "" none
 		wantTail  []string // the last arguments, manifest last
+		// modulepath is the --modulepath wanted; default codeDir/modules.
+		modulepath string
 	}{
 		{
 			name: "noop", codeDir: without, noop: true,
@@ -103,13 +113,31 @@ func TestArgs(t *testing.T) {
 			name:    "extra args and manifest file",
 			opts:    Options{Args: []string{"--strict=error", "--trace"}, Manifest: "manifests/site.pp", ModulePath: "site:modules"},
 			codeDir: without, noop: true,
-			wantTail: []string{"--strict=error", "--trace", filepath.Join(without, "manifests", "site.pp")},
+			wantTail:   []string{"--strict=error", "--trace", filepath.Join(without, "manifests", "site.pp")},
+			modulepath: filepath.Join(without, "site") + ":" + filepath.Join(without, "modules"),
+		},
+		{
+			name: "environment.conf", codeDir: withConf, noop: true,
+			wantTail: []string{filepath.Join(withConf, "nodes")},
+			modulepath: strings.Join([]string{
+				filepath.Join(withConf, "site"), filepath.Join(withConf, "dist", "a"), filepath.Join(withConf, "dist", "b"),
+				"$basemodulepath", "/opt/modules",
+			}, ":"),
+		},
+		{
+			name: "flags override environment.conf", codeDir: withConf, noop: true,
+			opts:       Options{Manifest: "manifests/site.pp", ModulePath: "modules"},
+			wantTail:   []string{filepath.Join(withConf, "manifests", "site.pp")},
+			modulepath: filepath.Join(withConf, "modules"),
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRunner(t, tc.opts)
-			args := r.Args(tc.codeDir, scratch, tc.noop)
+			args, err := r.Args(tc.codeDir, scratch, tc.noop)
+			if err != nil {
+				t.Fatalf("Args: %v", err)
+			}
 			if args[0] != "apply" {
 				t.Errorf("args[0] = %q, want apply", args[0])
 			}
@@ -146,8 +174,8 @@ func TestArgs(t *testing.T) {
 				}
 			}
 			wantMod := filepath.Join(tc.codeDir, "modules")
-			if tc.opts.ModulePath != "" {
-				wantMod = filepath.Join(tc.codeDir, tc.opts.ModulePath)
+			if tc.modulepath != "" {
+				wantMod = tc.modulepath
 			}
 			if got := flagValue(t, args, "--modulepath"); got != wantMod {
 				t.Errorf("--modulepath %q, want %q", got, wantMod)
@@ -255,5 +283,51 @@ func TestRunTimeout(t *testing.T) {
 	// of the group is left, not even a zombie.
 	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("process group %d still there after Run returned (kill: %v)", pid, err)
+	}
+}
+
+func TestArgsMalformedEnvironmentConf(t *testing.T) {
+	for name, conf := range map[string]string{
+		"a line Puppet cannot parse": "manifest = nodes\nthis is not a setting\n",
+		"a manifest from a setting":  "manifest = $codedir/manifests\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			code := t.TempDir()
+			writeFile(t, code, "environment.conf", conf, 0o644)
+			r := newRunner(t, Options{})
+			args, err := r.Args(code, "/scratch/run-1", true)
+			if err == nil || !strings.Contains(err.Error(), "manifest") && !strings.Contains(err.Error(), "environment.conf") {
+				t.Fatalf("Args = %q, %v; want an error naming environment.conf or the manifest", args, err)
+			}
+			// Run refuses it before starting Puppet.
+			if _, err := r.Run(t.Context(), code, true); err == nil {
+				t.Error("Run with a malformed environment.conf: no error")
+			}
+		})
+	}
+}
+
+// TestRunEnvironmentConf runs the code of a repository whose
+// environment.conf puts the node files in nodes/ and the modules in
+// site/: Puppet must see both, as it would serving that environment.
+func TestRunEnvironmentConf(t *testing.T) {
+	needPuppet(t)
+	code, target, scratch := t.TempDir(), t.TempDir(), t.TempDir()
+	motd := filepath.Join(target, "etc", "motd")
+	writeFile(t, code, "environment.conf", "# our layout\nmanifest = nodes\nmodulepath = site:$basemodulepath\n", 0o644)
+	writeFile(t, code, "nodes/fozzie.pp", "node 'fozzie.example.com' {\n  include motd\n}\n", 0o644)
+	writeFile(t, code, "site/motd/manifests/init.pp",
+		"class motd {\n  file { '"+motd+"': content => \"hello\\n\" }\n}\n", 0o644)
+	r := newRunner(t, Options{ScratchDir: scratch, Timeout: 2 * time.Minute})
+
+	res, err := r.Run(t.Context(), code, true)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(res.ReportYAML) == 0 {
+		t.Fatalf("no report; exit %d, stderr:\n%s", res.ExitCode, res.Stderr)
+	}
+	if !strings.Contains(string(res.ReportYAML), "File["+motd+"]") {
+		t.Errorf("report does not mention File[%s] of the module in site/; stderr:\n%s", motd, res.Stderr)
 	}
 }

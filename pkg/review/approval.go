@@ -17,6 +17,9 @@ type ApprovalView struct {
 	Groups    []ApprovalGroup
 	Status    owners.Status
 	Approvals []owners.Approval
+	// Warnings are about where owners were read from (no node statement
+	// found, environment.conf problems); they come first.
+	Warnings []string
 }
 
 // ApprovalGroup names a change group.
@@ -40,6 +43,9 @@ func ApprovalMarkdown(v ApprovalView) string {
 		verdict = "APPROVED"
 	}
 	fmt.Fprintf(&b, "%s %q by %s: **%s**\n", short(v.Commit.SHA), v.Commit.Subject, v.Commit.Author, verdict)
+	for _, w := range v.Warnings {
+		fmt.Fprintf(&b, "\n**Warning:** %s\n", w)
+	}
 	if v.Ready && len(v.Status.Groups) == 0 {
 		b.WriteString("\nNo changes: the commit is approved by itself.\n")
 	}

@@ -39,6 +39,14 @@ func TestApprovalMarkdown(t *testing.T) {
 		}},
 		{"approval-empty", review.ApprovalView{Commit: commit, Ready: true, Status: owners.Status{Approved: true}}},
 		{"approval-waiting", review.ApprovalView{Commit: commit}},
+		{"approval-warnings", review.ApprovalView{
+			Commit: commit, Ready: true, Groups: groups[:1],
+			Status: owners.Status{Groups: []owners.GroupStatus{
+				{ID: "g1", Owners: owners.GroupOwners{Nodes: []owners.NodeOwners{{Hosts: groups[0].Hosts}}},
+					Missing: "nobody can approve: there is no owner who is not an author and no admin"},
+			}},
+			Warnings: []string{"no node statement found in manifests at 0123456789ab (Puppet's default: no manifest in environment.conf): no host has a node file"},
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			golden(t, tt.name+".md", review.ApprovalMarkdown(tt.view))

@@ -1,0 +1,3 @@
+node 'statler.example.com' {
+  include motd
+}

@@ -1,0 +1,3 @@
+node 'waldorf.example.com' {
+  include motd
+}
