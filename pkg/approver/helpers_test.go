@@ -2,6 +2,7 @@ package approver_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -121,9 +122,15 @@ func (h *harness) startApprover() {
 	go func() { r.done <- a.Run(ctx) }()
 	h.run = r
 	t.Cleanup(h.stopApprover)
-	eventually(t, wait, "the approver service answers pings", func() bool {
-		_, err := h.client.NC.Request("$SRV.PING.balcony-approver", nil, time.Second)
-		return err == nil
+	// The service answers pings before its endpoints are added: wait
+	// until it lists them all.
+	eventually(t, wait, "the approver service lists its endpoints", func() bool {
+		msg, err := h.client.NC.Request("$SRV.INFO.balcony-approver", nil, time.Second)
+		if err != nil {
+			return false
+		}
+		var info micro.Info
+		return json.Unmarshal(msg.Data, &info) == nil && len(info.Endpoints) == 3
 	})
 }
 
