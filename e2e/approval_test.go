@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -58,8 +59,12 @@ func TestApprovals(t *testing.T) {
 		t.Errorf("a non-owner's approval: %s", out)
 	}
 	out = run(t, f.dir, bin, "approve", "--nats-url", f.url, "--as", "kermit", motd)
-	if !strings.Contains(out, "approves no group") {
+	if !strings.Contains(out, "authors and co-authors never approve their own commit") {
 		t.Errorf("the author's approval: %s", out)
+	}
+	wildcard := exec.Command(bin, "approve", "--nats-url", f.url, "--as", "*", motd)
+	if out, err := wildcard.CombinedOutput(); err == nil || !strings.Contains(string(out), "is not a valid login") {
+		t.Errorf("approve --as '*': %v\n%s", err, out)
 	}
 	st, err := cli.Status(ctx, motd)
 	if err != nil {

@@ -57,8 +57,12 @@ func approveCmd(o *options) *cobra.Command {
 		Short: "Approve a commit's change groups as they are now (all, or --group)",
 		Long: `approve records an approval of the groups of a commit's finished delta noop,
 bound to what they are now: if a re-noop changes a group, the approval lapses.
-The identity is the sender's login; who may send approvals for whom is up to the
-NATS permissions on balcony.approver.approve.<identity> (docs/security.md).`,
+The identity is the sender's login (1 to 39 letters, digits and single hyphens,
+neither first nor last, as on GitHub; an enterprise managed user's login_short
+too); anything else, such as a NATS wildcard, is refused. Who may send approvals
+for whom is up to the NATS permissions on balcony.approver.approve.<identity>
+(docs/security.md). The commit's author and co-authors never approve their own
+commit: their approval is recorded but does not count.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if as == "" {

@@ -27,8 +27,12 @@ func (c Client) Status(ctx context.Context, rev string) (*StatusReply, error) {
 
 // Approve approves, as identity, the groups of rev as status shows them:
 // all of them, or those of onlyGroups. It fails when the noop of rev has
-// not finished (there is nothing to bind the approval to yet).
+// not finished (there is nothing to bind the approval to yet), and with
+// owners.ErrInvalidLogin when identity is not a valid login.
 func (c Client) Approve(ctx context.Context, rev, identity, source string, onlyGroups []string) (*ChangeReply, error) {
+	if err := owners.ValidLogin(identity); err != nil {
+		return nil, err
+	}
 	st, err := c.Status(ctx, rev)
 	if err != nil {
 		return nil, err
@@ -59,8 +63,12 @@ func (c Client) Approve(ctx context.Context, rev, identity, source string, onlyG
 	return &r, err
 }
 
-// Revoke withdraws identity's approvals of rev.
+// Revoke withdraws identity's approvals of rev. It fails with
+// owners.ErrInvalidLogin when identity is not a valid login.
 func (c Client) Revoke(ctx context.Context, rev, identity string) (*ChangeReply, error) {
+	if err := owners.ValidLogin(identity); err != nil {
+		return nil, err
+	}
 	var r ChangeReply
 	err := c.call(ctx, RevokePrefix+owners.Normalize(identity), RevokeRequest{Revision: rev}, &r)
 	return &r, err

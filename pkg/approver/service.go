@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,19 +87,34 @@ func (a *Approver) addService(ctx context.Context) (micro.Service, error) {
 	}
 	endpoints := []struct {
 		name, subject string
-		h             func(context.Context, string, []byte) (any, error)
+		// identified: the subject's last token is who speaks, and
+		// must be a valid login.
+		identified bool
+		h          func(context.Context, string, []byte) (any, error)
 	}{
-		{"status", StatusSubject, a.handleStatus},
-		{"approve", ApprovePrefix + identityTokens, a.handleApprove},
-		{"revoke", RevokePrefix + identityTokens, a.handleRevoke},
+		{"status", StatusSubject, false, a.handleStatus},
+		{"approve", ApprovePrefix + identityTokens, true, a.handleApprove},
+		{"revoke", RevokePrefix + identityTokens, true, a.handleRevoke},
 	}
 	for _, e := range endpoints {
-		h := e.h
+		h, identified := e.h, e.identified
 		err := svc.AddEndpoint(e.name, micro.HandlerFunc(func(req micro.Request) {
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			identity := req.Subject()[strings.LastIndex(req.Subject(), ".")+1:]
-			reply, err := h(rctx, owners.Normalize(identity), req.Data())
+			var identity string
+			var reply any
+			var err error
+			if identified {
+				// NATS delivers a literal "*" or ">" in the last token
+				// to the wildcard subscription: never an approver.
+				identity = owners.Normalize(req.Subject()[strings.LastIndex(req.Subject(), ".")+1:])
+				if verr := owners.ValidLogin(identity); verr != nil {
+					err = fmt.Errorf("%w: the identity of the subject: %w", bus.ErrMalformed, verr)
+				}
+			}
+			if err == nil {
+				reply, err = h(rctx, identity, req.Data())
+			}
 			if err != nil {
 				code := "500"
 				switch {
@@ -232,6 +248,11 @@ func changeReply(st *state, who string) ChangeReply {
 		}
 	}
 	switch {
+	case slices.Contains(st.rec.Status.Authors, who):
+		r.Message = "recorded, but it approves no group: " + who + " is an author or co-author of the commit, and authors and co-authors never approve their own commit"
+		if r.Approved {
+			r.Message += "; the commit is approved by others"
+		}
 	case r.Approved:
 		r.Message = "the commit is approved"
 	case len(r.Counted) == 0:
