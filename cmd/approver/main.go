@@ -73,7 +73,9 @@ commit's first parent so that a commit cannot grant itself owners. A group is
 approved when an owner of its file or of its module approves, or when every
 node file of its hosts has an approving owner; the commit's author and
 co-authors never count; admins approve anything. A commit is approved when all
-its groups are, and a commit with no changes is approved by itself.
+its groups are, and a commit with no changes (or only withdrawn ones) is
+approved by itself; a commit whose noop failed or got no answer on some host is
+not approved, whatever its groups.
 
 Approvals are bound to the groups as they were seen (their digests): when a
 re-noop changes a group, its approvals lapse and its owners are asked again.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/balcony-dev/balcony/pkg/approver"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/review"
 )
@@ -33,20 +32,12 @@ func statusCmd(o *options) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			printStatus(st)
+			fmt.Print(review.ApprovalMarkdown(st.View()))
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-func printStatus(st *approver.StatusReply) {
-	v := review.ApprovalView{Commit: st.Commit, Ready: st.Ready, Status: st.Status, Approvals: st.Approvals}
-	for _, g := range st.Groups {
-		v.Groups = append(v.Groups, review.ApprovalGroup{ID: g.ID, Resource: g.Resource, Hosts: g.Hosts})
-	}
-	fmt.Print(review.ApprovalMarkdown(v))
 }
 
 func approveCmd(o *options) *cobra.Command {

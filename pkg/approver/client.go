@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -56,7 +57,11 @@ func (c Client) Approve(ctx context.Context, rev, identity, source string, onlyG
 		groups = picked
 	}
 	if len(groups) == 0 {
-		return &ChangeReply{Commit: st.Commit.SHA, Approved: st.Approved, Message: "the commit has no changes: it is approved by itself"}, nil
+		r := &ChangeReply{Commit: st.Commit.SHA, Approved: st.Approved, Message: "the commit has no changes to sign off: it is approved by itself"}
+		if !st.Approved {
+			r.Message = "the commit has no change groups to approve, but it is not approved: " + strings.Join(st.Status.HeldBack, "; ")
+		}
+		return r, nil
 	}
 	var r ChangeReply
 	err = c.call(ctx, ApprovePrefix+owners.Normalize(identity), ApproveRequest{Revision: st.Commit.SHA, Source: source, Groups: groups}, &r)

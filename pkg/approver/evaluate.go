@@ -24,7 +24,10 @@ var ErrNotReady = errors.New("the commit's noop has not finished")
 type state struct {
 	rec    *Record
 	groups []delta.Group // the finished delta's groups; nil when not ready
-	ready  bool
+	// withdrawn are the finished delta's withdrawn changes, which need
+	// no sign-off but are shown.
+	withdrawn []delta.Group
+	ready     bool
 }
 
 // update loads the noop of rev, applies mutate (nil for none) to its
@@ -77,7 +80,7 @@ func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state)
 	// A re-noop keeps the previous result until it finishes: approvals
 	// given meanwhile are bound to it, and count if nothing changes.
 	if col.Result != nil {
-		st.groups, st.ready = col.Result.Groups, true
+		st.groups, st.withdrawn, st.ready = col.Result.Groups, col.Result.Withdrawn, true
 		rec.NoopDigest = col.Result.Digest()
 	}
 	if mutate != nil {
@@ -115,7 +118,7 @@ func (a *Approver) holdBack(rec *Record, col *nooper.Collection) {
 	}
 	if len(why) > 0 {
 		rec.Status.Approved = false
-		rec.Status.Problems = append(rec.Status.Problems, why...)
+		rec.Status.HeldBack = why
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/review"
 )
 
 // Subjects of the approver's service. The identity approving or revoking
@@ -37,11 +38,26 @@ type StatusRequest struct {
 type StatusReply struct {
 	Commit protocol.Commit `json:"commit"`
 	// Ready is false while the commit's noop has not finished.
-	Ready     bool              `json:"ready"`
-	Approved  bool              `json:"approved"`
-	Groups    []GroupView       `json:"groups"`
+	Ready    bool        `json:"ready"`
+	Approved bool        `json:"approved"`
+	Groups   []GroupView `json:"groups"`
+	// Withdrawn are changes pending in the parent's noop that the
+	// commit's noop no longer shows: they need no sign-off.
+	Withdrawn []GroupView       `json:"withdrawn"`
 	Approvals []owners.Approval `json:"approvals"`
 	Status    owners.Status     `json:"status"`
+}
+
+// View is what review.ApprovalMarkdown renders of the reply.
+func (r *StatusReply) View() review.ApprovalView {
+	v := review.ApprovalView{Commit: r.Commit, Ready: r.Ready, Status: r.Status, Approvals: r.Approvals}
+	for _, g := range r.Groups {
+		v.Groups = append(v.Groups, review.ApprovalGroup{ID: g.ID, Resource: g.Resource, Hosts: g.Hosts})
+	}
+	for _, g := range r.Withdrawn {
+		v.Withdrawn = append(v.Withdrawn, review.ApprovalGroup{ID: g.ID, Resource: g.Resource, Hosts: g.Hosts})
+	}
+	return v
 }
 
 // GroupView is a group as an approver sees it: what and where, and the
@@ -163,6 +179,9 @@ func statusReply(st *state) StatusReply {
 	}
 	for _, g := range st.groups {
 		r.Groups = append(r.Groups, view(g))
+	}
+	for _, g := range st.withdrawn {
+		r.Withdrawn = append(r.Withdrawn, view(g))
 	}
 	return r
 }

@@ -58,6 +58,11 @@ type Status struct {
 	Unidentified []string `json:"unidentified,omitempty"`
 	// Problems are the Model's, as text, for the review to show.
 	Problems []string `json:"problems,omitempty"`
+	// HeldBack are the reasons the commit is not approved whatever its
+	// groups, one sentence each, such as hosts whose noop failed. Evaluate
+	// leaves it empty; the caller, which knows how the noop went, sets it
+	// and clears Approved.
+	HeldBack []string `json:"held_back,omitempty"`
 }
 
 // GroupStatus is the approval state of one group.

@@ -13,11 +13,18 @@ import (
 type ApprovalView struct {
 	Commit protocol.Commit
 	// Ready is false while the commit's noop has not finished.
-	Ready     bool
-	Groups    []ApprovalGroup
+	Ready  bool
+	Groups []ApprovalGroup
+	// Withdrawn are the changes pending in the parent's noop that the
+	// commit's noop no longer shows; they need no sign-off.
+	Withdrawn []ApprovalGroup
 	Status    owners.Status
 	Approvals []owners.Approval
 }
+
+// WithdrawnNeedsNoSignOff says why a withdrawn change needs no sign-off.
+const WithdrawnNeedsNoSignOff = "each was pending in the parent's noop and is gone from this commit's, " +
+	"so applying this commit leaves that resource as it is on its hosts: nothing to sign off"
 
 // ApprovalGroup names a change group.
 type ApprovalGroup struct {
@@ -41,7 +48,15 @@ func ApprovalMarkdown(v ApprovalView) string {
 	}
 	fmt.Fprintf(&b, "%s %q by %s: **%s**\n", short(v.Commit.SHA), v.Commit.Subject, v.Commit.Author, verdict)
 	if v.Ready && len(v.Status.Groups) == 0 {
-		b.WriteString("\nNo changes: the commit is approved by itself.\n")
+		switch {
+		case !v.Status.Approved:
+			// Held back: what it does on some hosts was never seen.
+			b.WriteString("\nNo change groups to sign off, but the commit is not approved yet: see why below.\n")
+		case len(v.Withdrawn) > 0:
+			b.WriteString("\nNo changes to sign off, only withdrawn ones: the commit is approved by itself.\n")
+		default:
+			b.WriteString("\nNo changes: the commit is approved by itself.\n")
+		}
 	}
 	names := map[string]ApprovalGroup{}
 	for _, g := range v.Groups {
@@ -61,6 +76,18 @@ func ApprovalMarkdown(v ApprovalView) string {
 		}
 		if len(g.Excluded) > 0 {
 			fmt.Fprintf(&b, "  - not counted (author or co-author): %s\n", strings.Join(g.Excluded, ", "))
+		}
+	}
+	if len(v.Withdrawn) > 0 {
+		fmt.Fprintf(&b, "\nWithdrawn changes (%s):\n", WithdrawnNeedsNoSignOff)
+		for _, g := range v.Withdrawn {
+			fmt.Fprintf(&b, "- group `%s`: %s on %s\n", g.ID, g.Resource, CompressHosts(g.Hosts))
+		}
+	}
+	if len(v.Status.HeldBack) > 0 {
+		b.WriteString("\nNot approved, whatever the owners say:\n")
+		for _, why := range v.Status.HeldBack {
+			fmt.Fprintf(&b, "- %s\n", why)
 		}
 	}
 	if len(v.Approvals) > 0 {

@@ -1,6 +1,7 @@
 package review_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -39,9 +40,26 @@ func TestApprovalMarkdown(t *testing.T) {
 		}},
 		{"approval-empty", review.ApprovalView{Commit: commit, Ready: true, Status: owners.Status{Approved: true}}},
 		{"approval-waiting", review.ApprovalView{Commit: commit}},
+		{"approval-held-back", review.ApprovalView{Commit: commit, Ready: true, Status: owners.Status{HeldBack: []string{
+			"1 hosts did not answer the noop (waldorf.example.com): re-noop before approving",
+			"the noop failed on statler.example.com (Syntax error): fix or re-noop before approving",
+		}}}},
+		{"approval-withdrawn", review.ApprovalView{Commit: commit, Ready: true, Status: owners.Status{Approved: true},
+			Withdrawn: []review.ApprovalGroup{{ID: "w1", Resource: "File[/etc/motd]", Hosts: []string{"fozzie.example.com", "statler.example.com"}}}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			golden(t, tt.name+".md", review.ApprovalMarkdown(tt.view))
 		})
+	}
+}
+
+// A commit held back with no groups (its noop failed on a host) is not
+// approved: its status must not also say it has no changes.
+func TestApprovalMarkdownHeldBackNoGroups(t *testing.T) {
+	commit := protocol.Commit{SHA: "0123456789abcdef0123456789abcdef01234567", Subject: "motd: greet", Author: "Kermit"}
+	md := review.ApprovalMarkdown(review.ApprovalView{Commit: commit, Ready: true,
+		Status: owners.Status{HeldBack: []string{"the noop failed on statler.example.com (Syntax error): fix or re-noop before approving"}}})
+	if !strings.Contains(md, "NOT APPROVED") || strings.Contains(md, "No changes") || strings.Contains(md, "approved by itself") {
+		t.Errorf("status of a held-back commit with no groups:\n%s", md)
 	}
 }
