@@ -49,7 +49,7 @@ func TestApprovals(t *testing.T) {
 	// are kermit's, but kermit wrote the commit, so the owners of all
 	// three node files must approve.
 	out := run(t, f.dir, bin, "status", "--nats-url", f.url, motd[:10])
-	for _, want := range []string{"NOT APPROVED", "missing:", "modules/motd/: @kermit", "manifests/nodes/waldorf.pp (@waldorf)"} {
+	for _, want := range []string{"NOT APPROVED", "missing:", "module modules/motd/ (by source file): @kermit", "manifests/nodes/waldorf.pp (@waldorf)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("approver status lacks %q:\n%s", want, out)
 		}

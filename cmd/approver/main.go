@@ -69,7 +69,10 @@ func main() {
 		Long: `approver evaluates every finished delta noop (balcony.event.noop.ready):
 each group of changes is owned by the CODEOWNERS owners of its source file,
 of its module directory and of the node file of each of its hosts, read at the
-commit's first parent so that a commit cannot grant itself owners. A group is
+commit's first parent so that a commit cannot grant itself owners. A resource
+with no source file of its own (a file built by concat) takes its module from
+its containment path: the outermost class or define whose module is in the
+repository. A group is
 approved when an owner of its file or of its module approves, or when every
 node file of its hosts has an approving owner; the commit's author and
 co-authors never count; admins approve anything. A commit is approved when all

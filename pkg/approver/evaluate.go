@@ -139,12 +139,19 @@ func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, error)
 		if len(dirs) == 0 {
 			dirs = []string{owners.DefaultManifestDir}
 		}
-		keep := gitrepo.Under(dirs, owners.CodeOwnersPaths...)
+		under := gitrepo.Under(dirs, owners.CodeOwnersPaths...)
+		// Every path is seen, to know which module directories exist;
+		// only CODEOWNERS and the manifests are read.
+		keep := func(p string) bool {
+			in.Tree = append(in.Tree, p)
+			return under(p)
+		}
 		files, err := a.opts.Code.Files(rev, keep)
 		if errors.Is(err, gitrepo.ErrUnknownRevision) {
 			if ferr := a.opts.Code.Fetch(ctx); ferr != nil {
 				return nil, fmt.Errorf("fetch for %s: %w", rev, ferr)
 			}
+			in.Tree = nil
 			files, err = a.opts.Code.Files(rev, keep)
 		}
 		if err != nil {

@@ -102,6 +102,8 @@ func ApprovalMarkdown(v ApprovalView) string {
 	return b.String()
 }
 
+// ownersLine names each owner and where it came from: "file", "module
+// (by source file)", "module (by containment path "Motd")", "node file".
 func ownersLine(o owners.GroupOwners) string {
 	var parts []string
 	add := func(kind string, ow owners.Ownership) {
@@ -112,7 +114,15 @@ func ownersLine(o owners.GroupOwners) string {
 		if len(ow.Owners) > 0 {
 			who = "@" + strings.Join(ow.Owners, ", @")
 		}
-		parts = append(parts, fmt.Sprintf("%s %s: %s", kind, ow.Path, who))
+		where := ow.Path
+		switch {
+		case kind != "module":
+		case ow.From == owners.FromContainment:
+			where += fmt.Sprintf(" (by containment path %q)", ow.Container)
+		case ow.From == owners.FromSourceFile:
+			where += " (by source file)"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s: %s", kind, where, who))
 	}
 	add("file", o.File)
 	add("module", o.Module)

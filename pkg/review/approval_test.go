@@ -20,6 +20,7 @@ func TestApprovalMarkdown(t *testing.T) {
 	groups := []review.ApprovalGroup{
 		{ID: "g1", Resource: "File[/etc/motd]", Hosts: []string{"fozzie.example.com", "statler.example.com"}},
 		{ID: "g2", Resource: "Service[nginx]", Hosts: []string{"statler.example.com"}},
+		{ID: "g3", Resource: "File[/etc/issue]", Hosts: []string{"fozzie.example.com"}},
 	}
 	for _, tt := range []struct {
 		name string
@@ -29,12 +30,16 @@ func TestApprovalMarkdown(t *testing.T) {
 			Commit: commit, Ready: true, Groups: groups,
 			Status: owners.Status{Groups: []owners.GroupStatus{
 				{ID: "g1", Owners: owners.GroupOwners{
-					File:   owners.Ownership{Path: "modules/motd/manifests/init.pp", Owners: []string{"kermit"}},
-					Module: owners.Ownership{Path: "modules/motd/", Owners: []string{"kermit"}},
+					File:   owners.Ownership{Path: "modules/motd/manifests/init.pp", From: owners.FromSourceFile, Owners: []string{"kermit"}},
+					Module: owners.Ownership{Path: "modules/motd/", From: owners.FromSourceFile, Owners: []string{"kermit"}},
 					Nodes:  nodes,
 				}, Missing: "needs an approval from owners of every node file", Excluded: []string{"kermit"}},
 				{ID: "g2", Approved: true, ApprovedBy: []string{"ops"}, Via: []string{"admin"}, Lapsed: []string{"statler"},
-					Owners: owners.GroupOwners{File: owners.Ownership{Path: "manifests/nodes/statler.pp", Owners: []string{"statler"}}}},
+					Owners: owners.GroupOwners{File: owners.Ownership{Path: "manifests/nodes/statler.pp", From: owners.FromSourceFile, Owners: []string{"statler"}}}},
+				{ID: "g3", Owners: owners.GroupOwners{
+					Module: owners.Ownership{Path: "modules/issue/", From: owners.FromContainment, Container: "Issue", Owners: []string{"muppets/ops"}},
+					Nodes:  nodes[:1],
+				}, Missing: "needs an approval from an owner of module modules/issue/ (@muppets/ops), or owners of every node file"},
 			}},
 			Approvals: []owners.Approval{{By: "ops", Source: "cli", At: at, Groups: map[string]string{"g2": "d"}}},
 		}},
