@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -28,15 +27,13 @@ func statusCmd(o *options) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return st.WriteJSON(os.Stdout)
 			}
 			fmt.Print(review.ApprovalMarkdown(st.View()))
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (its shape is in docs/approval-json.md)")
 	return cmd
 }
 

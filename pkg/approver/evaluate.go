@@ -106,7 +106,9 @@ func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state)
 func (a *Approver) holdBack(rec *Record, col *nooper.Collection) {
 	var why []string
 	if res := col.Result; res != nil {
-		if n := len(res.Unanswered); n > 0 {
+		if n := len(res.Unanswered); n == 1 {
+			why = append(why, fmt.Sprintf("1 host did not answer the noop (%s): re-noop before approving", res.Unanswered[0]))
+		} else if n > 1 {
 			why = append(why, fmt.Sprintf("%d hosts did not answer the noop (%s): re-noop before approving", n, review.CompressHosts(res.Unanswered)))
 		}
 		for _, e := range res.Errors {

@@ -175,7 +175,10 @@ func (a *Approver) handleStatus(ctx context.Context, _ string, data []byte) (any
 func statusReply(st *state) StatusReply {
 	r := StatusReply{
 		Commit: st.rec.Commit, Ready: st.ready, Approved: st.ready && st.rec.Status.Approved,
-		Approvals: st.rec.Approvals, Status: st.rec.Status,
+		Approvals: st.rec.Approvals,
+	}
+	if st.ready { // else not evaluated: what is stored is of no delta
+		r.Status = st.rec.Status
 	}
 	for _, g := range st.groups {
 		r.Groups = append(r.Groups, view(g))

@@ -63,9 +63,8 @@ func (m *Model) ownership(p, probe, from string) Ownership {
 	own.Pattern, own.Line = r.RawPattern(), r.LineNumber
 	var logins []string
 	for _, o := range r.Owners {
-		name := ownerName(o)
-		own.Owners = append(own.Owners, name)
-		logins = append(logins, m.expand(name)...)
+		own.Owners = append(own.Owners, o.String())
+		logins = append(logins, m.expand(ownerName(o))...)
 	}
 	own.Logins = normalizeAll(logins)
 	return own

@@ -132,12 +132,12 @@ type Ownership struct {
 	// Pattern and Line are the matching CODEOWNERS rule; empty when none.
 	Pattern string `json:"pattern,omitempty"`
 	Line    int    `json:"line,omitempty"`
-	// Owners are the rule's owners, normalised: logins, "org/team", and
-	// emails that map to no login.
-	Owners []string `json:"owners,omitempty"`
+	// Owners are the rule's owners as CODEOWNERS writes them, in its
+	// order: "@login", "@org/team", "email@example.com".
+	Owners []string `json:"owners"`
 	// Logins are who may approve as such an owner: users, members of the
-	// teams and logins of the emails; sorted, unique.
-	Logins []string `json:"logins,omitempty"`
+	// teams and logins of the emails; normalised, sorted, unique.
+	Logins []string `json:"logins"`
 }
 
 // NodeOwners is the ownership of one node file and the group's hosts whose

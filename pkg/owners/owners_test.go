@@ -10,9 +10,9 @@ import (
 func TestOwnersOf(t *testing.T) {
 	m := testModel(t)
 	statler := NodeOwners{Ownership: Ownership{Path: "manifests/nodes/statler.pp", From: FromNodeStatement, Pattern: "/manifests/nodes/statler.pp", Line: 13,
-		Owners: []string{"statler"}, Logins: []string{"statler"}}, Hosts: []string{"statler.example.com"}}
+		Owners: []string{"@statler"}, Logins: []string{"statler"}}, Hosts: []string{"statler.example.com"}}
 	motdModule := Ownership{Path: "modules/motd/", From: FromSourceFile, Pattern: "/modules/motd/", Line: 6,
-		Owners: []string{"muppets/ops"}, Logins: []string{"animal", "scooter"}}
+		Owners: []string{"@muppets/ops"}, Logins: []string{"animal", "scooter"}}
 	tests := []struct {
 		name  string
 		file  string
@@ -23,7 +23,7 @@ func TestOwnersOf(t *testing.T) {
 		file: "modules/motd/manifests/line.pp", hosts: []string{"statler.example.com"},
 		want: GroupOwners{
 			File: Ownership{Path: "modules/motd/manifests/line.pp", From: FromSourceFile, Pattern: "/modules/motd/manifests/line.pp", Line: 7,
-				Owners: []string{"fozzie"}, Logins: []string{"fozzie"}},
+				Owners: []string{"@fozzie"}, Logins: []string{"fozzie"}},
 			Module: motdModule,
 			Nodes:  []NodeOwners{statler},
 		},
@@ -31,7 +31,7 @@ func TestOwnersOf(t *testing.T) {
 		name: "the module rule, later than *.pp, owns the module's other files",
 		file: "modules/motd/manifests/init.pp", hosts: []string{"statler.example.com"},
 		want: GroupOwners{
-			File:   Ownership{Path: "modules/motd/manifests/init.pp", From: FromSourceFile, Pattern: "/modules/motd/", Line: 6, Owners: []string{"muppets/ops"}, Logins: []string{"animal", "scooter"}},
+			File:   Ownership{Path: "modules/motd/manifests/init.pp", From: FromSourceFile, Pattern: "/modules/motd/", Line: 6, Owners: []string{"@muppets/ops"}, Logins: []string{"animal", "scooter"}},
 			Module: motdModule,
 			Nodes:  []NodeOwners{statler},
 		},
@@ -47,17 +47,17 @@ func TestOwnersOf(t *testing.T) {
 		name: "a subdirectory rule does not own the module; login normalised",
 		file: "modules/ntp/manifests/init.pp", hosts: []string{"web02.example.com", "statler.example.com"},
 		want: GroupOwners{
-			File:   Ownership{Path: "modules/ntp/manifests/init.pp", From: FromSourceFile, Pattern: "/modules/ntp/manifests/", Line: 11, Owners: []string{"sam"}, Logins: []string{"sam"}},
-			Module: Ownership{Path: "modules/ntp/", From: FromSourceFile, Pattern: "/modules/ntp/", Line: 10, Owners: []string{"rowlf"}, Logins: []string{"rowlf"}},
+			File:   Ownership{Path: "modules/ntp/manifests/init.pp", From: FromSourceFile, Pattern: "/modules/ntp/manifests/", Line: 11, Owners: []string{"@sam"}, Logins: []string{"sam"}},
+			Module: Ownership{Path: "modules/ntp/", From: FromSourceFile, Pattern: "/modules/ntp/", Line: 10, Owners: []string{"@Rowlf"}, Logins: []string{"rowlf"}},
 			Nodes: []NodeOwners{statler, {Ownership: Ownership{Path: "manifests/nodes/web.pp", From: FromNodeStatement, Pattern: "/manifests/nodes/web.pp", Line: 15,
-				Owners: []string{"swedish-chef"}, Logins: []string{"swedish-chef"}}, Hosts: []string{"web02.example.com"}}},
+				Owners: []string{"@swedish-chef"}, Logins: []string{"swedish-chef"}}, Hosts: []string{"web02.example.com"}}},
 		},
 	}, {
 		name: "a module with no rule of its own falls to the catch-all team",
 		file: "./modules/apache/manifests/init.pp", hosts: []string{"beaker.example.com"},
 		want: GroupOwners{
-			File:   Ownership{Path: "modules/apache/manifests/init.pp", From: FromSourceFile, Pattern: "*.pp", Line: 5, Owners: []string{"gonzo"}, Logins: []string{"gonzo"}},
-			Module: Ownership{Path: "modules/apache/", From: FromSourceFile, Pattern: "*", Line: 4, Owners: []string{"muppets/core"}, Logins: []string{"kermit", "piggy"}},
+			File:   Ownership{Path: "modules/apache/manifests/init.pp", From: FromSourceFile, Pattern: "*.pp", Line: 5, Owners: []string{"@gonzo"}, Logins: []string{"gonzo"}},
+			Module: Ownership{Path: "modules/apache/", From: FromSourceFile, Pattern: "*", Line: 4, Owners: []string{"@muppets/core"}, Logins: []string{"kermit", "piggy"}},
 			Nodes: []NodeOwners{{Ownership: Ownership{Path: "manifests/nodes/beaker.pp", From: FromNodeStatement, Pattern: "/manifests/nodes/beaker.pp", Line: 16,
 				Owners: []string{"beaker@muppets.org"}, Logins: []string{"beaker"}}, Hosts: []string{"beaker.example.com"}}},
 		},
@@ -65,9 +65,9 @@ func TestOwnersOf(t *testing.T) {
 		name: "site.pp is no module; hosts sharing a node file are listed together",
 		file: "manifests/site.pp", hosts: []string{"gonzo.example.com", "rizzo.example.com"},
 		want: GroupOwners{
-			File: Ownership{Path: "manifests/site.pp", From: FromSourceFile, Pattern: "/manifests/site.pp", Line: 12, Owners: []string{"kermit"}, Logins: []string{"kermit"}},
+			File: Ownership{Path: "manifests/site.pp", From: FromSourceFile, Pattern: "/manifests/site.pp", Line: 12, Owners: []string{"@kermit"}, Logins: []string{"kermit"}},
 			Nodes: []NodeOwners{{Ownership: Ownership{Path: "manifests/site.pp", From: FromNodeStatement, Pattern: "/manifests/site.pp", Line: 12,
-				Owners: []string{"kermit"}, Logins: []string{"kermit"}}, Hosts: []string{"gonzo.example.com", "rizzo.example.com"}}},
+				Owners: []string{"@kermit"}, Logins: []string{"kermit"}}, Hosts: []string{"gonzo.example.com", "rizzo.example.com"}}},
 		},
 	}, {
 		name: "no source file: only node owners",

@@ -112,7 +112,7 @@ func ownersLine(o owners.GroupOwners) string {
 		}
 		who := "nobody"
 		if len(ow.Owners) > 0 {
-			who = "@" + strings.Join(ow.Owners, ", @")
+			who = strings.Join(ow.Owners, ", ")
 		}
 		where := ow.Path
 		switch {

@@ -14,8 +14,8 @@ func TestApprovalMarkdown(t *testing.T) {
 	commit := protocol.Commit{SHA: "0123456789abcdef0123456789abcdef01234567", Subject: "motd: greet", Author: "Kermit"}
 	at := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
 	nodes := []owners.NodeOwners{
-		{Ownership: owners.Ownership{Path: "manifests/nodes/fozzie.pp", Owners: []string{"fozzie"}}, Hosts: []string{"fozzie.example.com"}},
-		{Ownership: owners.Ownership{Path: "manifests/nodes/statler.pp", Owners: []string{"statler"}}, Hosts: []string{"statler.example.com"}},
+		{Ownership: owners.Ownership{Path: "manifests/nodes/fozzie.pp", Owners: []string{"@fozzie"}}, Hosts: []string{"fozzie.example.com"}},
+		{Ownership: owners.Ownership{Path: "manifests/nodes/statler.pp", Owners: []string{"@statler"}}, Hosts: []string{"statler.example.com"}},
 	}
 	groups := []review.ApprovalGroup{
 		{ID: "g1", Resource: "File[/etc/motd]", Hosts: []string{"fozzie.example.com", "statler.example.com"}},
@@ -30,14 +30,14 @@ func TestApprovalMarkdown(t *testing.T) {
 			Commit: commit, Ready: true, Groups: groups,
 			Status: owners.Status{Groups: []owners.GroupStatus{
 				{ID: "g1", Owners: owners.GroupOwners{
-					File:   owners.Ownership{Path: "modules/motd/manifests/init.pp", From: owners.FromSourceFile, Owners: []string{"kermit"}},
-					Module: owners.Ownership{Path: "modules/motd/", From: owners.FromSourceFile, Owners: []string{"kermit"}},
+					File:   owners.Ownership{Path: "modules/motd/manifests/init.pp", From: owners.FromSourceFile, Owners: []string{"@kermit"}},
+					Module: owners.Ownership{Path: "modules/motd/", From: owners.FromSourceFile, Owners: []string{"@kermit"}},
 					Nodes:  nodes,
 				}, Missing: "needs an approval from owners of every node file", Excluded: []string{"kermit"}},
 				{ID: "g2", Approved: true, ApprovedBy: []string{"ops"}, Via: []string{"admin"}, Lapsed: []string{"statler"},
-					Owners: owners.GroupOwners{File: owners.Ownership{Path: "manifests/nodes/statler.pp", From: owners.FromSourceFile, Owners: []string{"statler"}}}},
+					Owners: owners.GroupOwners{File: owners.Ownership{Path: "manifests/nodes/statler.pp", From: owners.FromSourceFile, Owners: []string{"@statler", "waldorf@muppets.example"}}}},
 				{ID: "g3", Owners: owners.GroupOwners{
-					Module: owners.Ownership{Path: "modules/issue/", From: owners.FromContainment, Container: "Issue", Owners: []string{"muppets/ops"}},
+					Module: owners.Ownership{Path: "modules/issue/", From: owners.FromContainment, Container: "Issue", Owners: []string{"@muppets/ops"}},
 					Nodes:  nodes[:1],
 				}, Missing: "needs an approval from an owner of module modules/issue/ (@muppets/ops), or owners of every node file"},
 			}},
@@ -46,7 +46,7 @@ func TestApprovalMarkdown(t *testing.T) {
 		{"approval-empty", review.ApprovalView{Commit: commit, Ready: true, Status: owners.Status{Approved: true}}},
 		{"approval-waiting", review.ApprovalView{Commit: commit}},
 		{"approval-held-back", review.ApprovalView{Commit: commit, Ready: true, Status: owners.Status{HeldBack: []string{
-			"1 hosts did not answer the noop (waldorf.example.com): re-noop before approving",
+			"1 host did not answer the noop (waldorf.example.com): re-noop before approving",
 			"the noop failed on statler.example.com (Syntax error): fix or re-noop before approving",
 		}}}},
 		{"approval-withdrawn", review.ApprovalView{Commit: commit, Ready: true, Status: owners.Status{Approved: true},
