@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,7 +49,7 @@ func TestApprovals(t *testing.T) {
 	// are kermit's, but kermit wrote the commit, so the owners of all
 	// three node files must approve.
 	out := run(t, f.dir, bin, "status", "--nats-url", f.url, motd[:10])
-	for _, want := range []string{"NOT APPROVED", "missing:", "modules/motd/: @kermit", "manifests/nodes/waldorf.pp (@waldorf)"} {
+	for _, want := range []string{"NOT APPROVED", "missing:", "module modules/motd/ (by source file): @kermit", "manifests/nodes/waldorf.pp (@waldorf)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("approver status lacks %q:\n%s", want, out)
 		}
@@ -58,8 +59,12 @@ func TestApprovals(t *testing.T) {
 		t.Errorf("a non-owner's approval: %s", out)
 	}
 	out = run(t, f.dir, bin, "approve", "--nats-url", f.url, "--as", "kermit", motd)
-	if !strings.Contains(out, "approves no group") {
+	if !strings.Contains(out, "authors and co-authors never approve their own commit") {
 		t.Errorf("the author's approval: %s", out)
+	}
+	wildcard := exec.Command(bin, "approve", "--nats-url", f.url, "--as", "*", motd)
+	if out, err := wildcard.CombinedOutput(); err == nil || !strings.Contains(string(out), "is not a valid login") {
+		t.Errorf("approve --as '*': %v\n%s", err, out)
 	}
 	st, err := cli.Status(ctx, motd)
 	if err != nil {

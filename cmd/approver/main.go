@@ -69,14 +69,19 @@ func main() {
 		Long: `approver evaluates every finished delta noop (balcony.event.noop.ready):
 each group of changes is owned by the CODEOWNERS owners of its source file,
 of its module directory and of the node file of each of its hosts, read at the
-commit's first parent so that a commit cannot grant itself owners. A group is
+commit's first parent so that a commit cannot grant itself owners. A resource
+with no source file of its own (a file built by concat) takes its module from
+its containment path: the outermost class or define whose module is in the
+repository. A group is
 approved when an owner of its file or of its module approves, or when every
 node file of its hosts has an approving owner; the commit's author and
 co-authors never count; admins approve anything. A commit is approved when all
-its groups are, and a commit with no changes is approved by itself. Node files
-and modules are where the repository's environment.conf says (else manifests
-and modules), unless the config's manifest_dirs and module_dirs say otherwise;
-a revision with no node statement is warned about in the log and the status.
+its groups are, and a commit with no changes (or only withdrawn ones) is
+approved by itself; a commit whose noop failed or got no answer on some host is
+not approved, whatever its groups. Node files and modules are where the
+repository's environment.conf says (else manifests and modules), unless the
+config's manifest_dirs and module_dirs say otherwise; a revision with no node
+statement is warned about in the log and the status.
 
 Approvals are bound to the groups as they were seen (their digests): when a
 re-noop changes a group, its approvals lapse and its owners are asked again.

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/balcony-dev/balcony/pkg/approver"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/review"
 )
@@ -29,24 +27,14 @@ func statusCmd(o *options) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return st.WriteJSON(os.Stdout)
 			}
-			printStatus(st)
+			fmt.Print(review.ApprovalMarkdown(st.View()))
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (its shape is in docs/approval-json.md)")
 	return cmd
-}
-
-func printStatus(st *approver.StatusReply) {
-	v := review.ApprovalView{Commit: st.Commit, Ready: st.Ready, Status: st.Status, Approvals: st.Approvals, Warnings: st.Warnings}
-	for _, g := range st.Groups {
-		v.Groups = append(v.Groups, review.ApprovalGroup{ID: g.ID, Resource: g.Resource, Hosts: g.Hosts})
-	}
-	fmt.Print(review.ApprovalMarkdown(v))
 }
 
 func approveCmd(o *options) *cobra.Command {
@@ -57,8 +45,12 @@ func approveCmd(o *options) *cobra.Command {
 		Short: "Approve a commit's change groups as they are now (all, or --group)",
 		Long: `approve records an approval of the groups of a commit's finished delta noop,
 bound to what they are now: if a re-noop changes a group, the approval lapses.
-The identity is the sender's login; who may send approvals for whom is up to the
-NATS permissions on balcony.approver.approve.<identity> (docs/security.md).`,
+The identity is the sender's login (1 to 39 letters, digits and single hyphens,
+neither first nor last, as on GitHub; an enterprise managed user's login_short
+too); anything else, such as a NATS wildcard, is refused. Who may send approvals
+for whom is up to the NATS permissions on balcony.approver.approve.<identity>
+(docs/security.md). The commit's author and co-authors never approve their own
+commit: their approval is recorded but does not count.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if as == "" {

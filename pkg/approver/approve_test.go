@@ -46,19 +46,19 @@ func TestApprovalRules(t *testing.T) {
 				c.Author, c.AuthorEmail = "Kermit", "Kermit@Muppets.example"
 				return c
 			},
-			excluded: true, message: "approves no group"},
+			excluded: true, message: "approves no group: kermit is an author or co-author of the commit, and authors and co-authors never approve their own commit"},
 		{name: "co-author never counts", by: "fozzie", groups: []delta.Group{siteGroup},
 			commit: func(c protocol.Commit) protocol.Commit {
 				c.Message = "motd\n\nCo-authored-by: Fozzie Bear <fozzie@muppets.example>\n"
 				return c
 			},
-			excluded: true, message: "approves no group"},
+			excluded: true, message: "approves no group: fozzie is an author or co-author of the commit, and authors and co-authors never approve their own commit"},
 		{name: "co-author in the team never counts", by: "scooter", groups: []delta.Group{motdGroup},
 			commit: func(c protocol.Commit) protocol.Commit {
 				c.Message = "motd\n\nco-authored-by: Scooter <SCOOTER@muppets.example>\n"
 				return c
 			},
-			excluded: true},
+			excluded: true, message: "authors and co-authors never approve their own commit"},
 		{name: "admin approves anything", groups: []delta.Group{siteGroup, motdGroup}, by: "bunsen",
 			approved: true, counted: []string{siteGroup.ID, motdGroup.ID}, via: []string{owners.ViaAdmin}},
 		{name: "team member approves the team's module", groups: []delta.Group{motdGroup}, by: "Animal",
@@ -219,5 +219,46 @@ func TestMalformedApproveRequests(t *testing.T) {
 	}
 	if st := h.status(c.SHA); len(st.Approvals) != 0 || st.Approved {
 		t.Errorf("after malformed requests: approved %v approvals %+v, want none", st.Approved, st.Approvals)
+	}
+}
+
+// TestApproveRefusesInvalidIdentities: the identity is the last token of
+// the subject, and NATS delivers a literal "*" or ">" there to the
+// approver's wildcard subscription: only a valid login may approve or
+// revoke, whether the request comes through the Client or not.
+func TestApproveRefusesInvalidIdentities(t *testing.T) {
+	h := start(t)
+	c := commit("invalid identities")
+	h.putNoop(c, []delta.Group{siteGroup})
+	groups := map[string]string{siteGroup.ID: owners.GroupDigest(siteGroup)}
+	approve := mustJSON(t, approver.ApproveRequest{Revision: c.SHA, Source: owners.SourceCLI, Groups: groups})
+	revoke := mustJSON(t, approver.RevokeRequest{Revision: c.SHA})
+	for _, subject := range []string{
+		approver.ApprovePrefix + "*", approver.ApprovePrefix + ">", approver.ApprovePrefix + "-kermit",
+		approver.RevokePrefix + "*", approver.RevokePrefix + ">",
+	} {
+		data := approve
+		if strings.HasPrefix(subject, approver.RevokePrefix) {
+			data = revoke
+		}
+		reply, code, desc := h.request(subject, data)
+		if code != "400" || !strings.Contains(desc, "is not a valid login") || !strings.Contains(desc, "letters, digits and single hyphens") {
+			t.Errorf("%s: reply %q code %q %q, want 400 naming the login rule", subject, reply, code, desc)
+		}
+	}
+	for _, who := range []string{"*", ">", "kermit.frog", "ker mit"} {
+		if _, err := h.client.Approve(context.Background(), c.SHA, who, owners.SourceCLI, nil); !errors.Is(err, owners.ErrInvalidLogin) {
+			t.Errorf("client approve as %q: %v, want ErrInvalidLogin", who, err)
+		}
+		if _, err := h.client.Revoke(context.Background(), c.SHA, who); !errors.Is(err, owners.ErrInvalidLogin) {
+			t.Errorf("client revoke as %q: %v, want ErrInvalidLogin", who, err)
+		}
+	}
+	if st := h.status(c.SHA); len(st.Approvals) != 0 || st.Approved {
+		t.Errorf("after invalid identities: approved %v approvals %+v, want none", st.Approved, st.Approvals)
+	}
+	// A valid login, written with its @, still approves.
+	if r := h.approve(c.SHA, "@Fozzie"); !r.Approved {
+		t.Errorf("fozzie approves: %+v", r)
 	}
 }

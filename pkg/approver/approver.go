@@ -25,6 +25,9 @@ import (
 
 // CodeReader reads files of the Puppet repository at a revision.
 type CodeReader interface {
+	// Files returns the contents of the files at rev for which keep
+	// returns true. keep is called once for every file of the tree: the
+	// approver also learns from it which module directories exist.
 	Files(rev string, keep func(path string) bool) (map[string][]byte, error)
 	Fetch(ctx context.Context) error
 }

@@ -35,13 +35,13 @@ func TestNoopReadyAnnouncesWhatEachGroupNeeds(t *testing.T) {
 		}
 	}
 	site, motd := needed[siteGroup.ID], needed[motdGroup.ID]
-	if got, want := site.Owners.File.Owners, []string{"kermit", "fozzie"}; !slices.Equal(got, want) {
+	if got, want := site.Owners.File.Owners, []string{"@kermit", "@fozzie"}; !slices.Equal(got, want) {
 		t.Errorf("site.pp group: file owners %v, want %v", got, want)
 	}
-	if len(site.Owners.Nodes) != 1 || site.Owners.Nodes[0].Path != "manifests/nodes/statler.pp" || !slices.Equal(site.Owners.Nodes[0].Owners, []string{"statler"}) {
+	if len(site.Owners.Nodes) != 1 || site.Owners.Nodes[0].Path != "manifests/nodes/statler.pp" || !slices.Equal(site.Owners.Nodes[0].Owners, []string{"@statler"}) {
 		t.Errorf("site.pp group: node owners %+v, want statler.pp owned by statler", site.Owners.Nodes)
 	}
-	if got, want := motd.Owners.Module.Owners, []string{"muppets/ops"}; !slices.Equal(got, want) {
+	if got, want := motd.Owners.Module.Owners, []string{"@muppets/ops"}; !slices.Equal(got, want) {
 		t.Errorf("motd group: module owners %v, want %v", got, want)
 	}
 	if got, want := motd.Owners.Module.Logins, []string{"animal", "scooter"}; !slices.Equal(got, want) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -27,8 +28,12 @@ func (c Client) Status(ctx context.Context, rev string) (*StatusReply, error) {
 
 // Approve approves, as identity, the groups of rev as status shows them:
 // all of them, or those of onlyGroups. It fails when the noop of rev has
-// not finished (there is nothing to bind the approval to yet).
+// not finished (there is nothing to bind the approval to yet), and with
+// owners.ErrInvalidLogin when identity is not a valid login.
 func (c Client) Approve(ctx context.Context, rev, identity, source string, onlyGroups []string) (*ChangeReply, error) {
+	if err := owners.ValidLogin(identity); err != nil {
+		return nil, err
+	}
 	st, err := c.Status(ctx, rev)
 	if err != nil {
 		return nil, err
@@ -52,15 +57,23 @@ func (c Client) Approve(ctx context.Context, rev, identity, source string, onlyG
 		groups = picked
 	}
 	if len(groups) == 0 {
-		return &ChangeReply{Commit: st.Commit.SHA, Approved: st.Approved, Message: "the commit has no changes: it is approved by itself"}, nil
+		r := &ChangeReply{Commit: st.Commit.SHA, Approved: st.Approved, Message: "the commit has no changes to sign off: it is approved by itself"}
+		if !st.Approved {
+			r.Message = "the commit has no change groups to approve, but it is not approved: " + strings.Join(st.Status.HeldBack, "; ")
+		}
+		return r, nil
 	}
 	var r ChangeReply
 	err = c.call(ctx, ApprovePrefix+owners.Normalize(identity), ApproveRequest{Revision: st.Commit.SHA, Source: source, Groups: groups}, &r)
 	return &r, err
 }
 
-// Revoke withdraws identity's approvals of rev.
+// Revoke withdraws identity's approvals of rev. It fails with
+// owners.ErrInvalidLogin when identity is not a valid login.
 func (c Client) Revoke(ctx context.Context, rev, identity string) (*ChangeReply, error) {
+	if err := owners.ValidLogin(identity); err != nil {
+		return nil, err
+	}
 	var r ChangeReply
 	err := c.call(ctx, RevokePrefix+owners.Normalize(identity), RevokeRequest{Revision: rev}, &r)
 	return &r, err

@@ -24,7 +24,10 @@ var ErrNotReady = errors.New("the commit's noop has not finished")
 type state struct {
 	rec    *Record
 	groups []delta.Group // the finished delta's groups; nil when not ready
-	ready  bool
+	// withdrawn are the finished delta's withdrawn changes, which need
+	// no sign-off but are shown.
+	withdrawn []delta.Group
+	ready     bool
 	// warnings are about where owners were read from (no node statement
 	// found, environment.conf problems); the status shows them first.
 	warnings []string
@@ -80,7 +83,7 @@ func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state)
 	// A re-noop keeps the previous result until it finishes: approvals
 	// given meanwhile are bound to it, and count if nothing changes.
 	if col.Result != nil {
-		st.groups, st.ready = col.Result.Groups, true
+		st.groups, st.withdrawn, st.ready = col.Result.Groups, col.Result.Withdrawn, true
 		rec.NoopDigest = col.Result.Digest()
 	}
 	if mutate != nil {
@@ -107,7 +110,9 @@ func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state)
 func (a *Approver) holdBack(rec *Record, col *nooper.Collection) {
 	var why []string
 	if res := col.Result; res != nil {
-		if n := len(res.Unanswered); n > 0 {
+		if n := len(res.Unanswered); n == 1 {
+			why = append(why, fmt.Sprintf("1 host did not answer the noop (%s): re-noop before approving", res.Unanswered[0]))
+		} else if n > 1 {
 			why = append(why, fmt.Sprintf("%d hosts did not answer the noop (%s): re-noop before approving", n, review.CompressHosts(res.Unanswered)))
 		}
 		for _, e := range res.Errors {
@@ -119,7 +124,7 @@ func (a *Approver) holdBack(rec *Record, col *nooper.Collection) {
 	}
 	if len(why) > 0 {
 		rec.Status.Approved = false
-		rec.Status.Problems = append(rec.Status.Problems, why...)
+		rec.Status.HeldBack = why
 	}
 }
 
@@ -144,7 +149,14 @@ func (a *Approver) model(ctx context.Context, rev string) (*owners.Model, []stri
 		}
 		in.ManifestDirs, in.ModuleDirs = l.manifestDirs, l.moduleDirs
 		// A manifest may be a single file, which Under keeps by name.
-		keep := gitrepo.Under(l.manifestDirs, append(append([]string(nil), owners.CodeOwnersPaths...), l.manifestDirs...)...)
+		under := gitrepo.Under(l.manifestDirs, append(append([]string(nil), owners.CodeOwnersPaths...), l.manifestDirs...)...)
+		// Every path is seen, to know which module directories exist (a
+		// resource's module by its containment path); only CODEOWNERS and
+		// the manifests are read.
+		keep := func(p string) bool {
+			in.Tree = append(in.Tree, p)
+			return under(p)
+		}
 		files, err := a.files(ctx, rev, keep)
 		if err != nil {
 			return nil, nil, err

@@ -38,7 +38,8 @@ func (a *Approver) syncGitHub(ctx context.Context, st *state, col *nooper.Collec
 		return
 	}
 	doc := review.Markdown(col.Document())
-	status := review.ApprovalMarkdown(approvalView(st))
+	reply := statusReply(st)
+	status := review.ApprovalMarkdown(reply.View())
 	docSum := sha256.Sum256([]byte(doc))
 	sum := sha256.Sum256([]byte(doc + "\x00" + status))
 	digest := hex.EncodeToString(sum[:])
@@ -71,14 +72,6 @@ func (a *Approver) syncGitHub(ctx context.Context, st *state, col *nooper.Collec
 		}
 	}
 	rec.GitHubSynced = digest
-}
-
-func approvalView(st *state) review.ApprovalView {
-	v := review.ApprovalView{Commit: st.rec.Commit, Ready: st.ready, Status: st.rec.Status, Approvals: st.rec.Approvals, Warnings: st.warnings}
-	for _, g := range st.groups {
-		v.Groups = append(v.Groups, review.ApprovalGroup{ID: g.ID, Resource: g.Resource.ID, Hosts: g.Hosts})
-	}
-	return v
 }
 
 // takeComments records the approvals among comments on the commit's

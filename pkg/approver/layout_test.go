@@ -104,10 +104,10 @@ func TestNodeFilesWhereEnvironmentConfSays(t *testing.T) {
 		t.Errorf("warnings %q, want none", st.Warnings)
 	}
 	g := groupStatus(t, st, siteMotdGroup.ID)
-	if len(g.Owners.Nodes) != 1 || g.Owners.Nodes[0].Path != "nodes/statler.pp" || !slices.Equal(g.Owners.Nodes[0].Owners, []string{"statler"}) {
+	if len(g.Owners.Nodes) != 1 || g.Owners.Nodes[0].Path != "nodes/statler.pp" || !slices.Equal(g.Owners.Nodes[0].Owners, []string{"@statler"}) {
 		t.Errorf("node owners %+v, want @statler of nodes/statler.pp", g.Owners.Nodes)
 	}
-	if g.Owners.Module.Path != "site/motd/" || !slices.Equal(g.Owners.Module.Owners, []string{"muppets/ops"}) {
+	if g.Owners.Module.Path != "site/motd/" || !slices.Equal(g.Owners.Module.Owners, []string{"@muppets/ops"}) {
 		t.Errorf("module owners %+v, want @muppets/ops of site/motd/ (modulepath site)", g.Owners.Module)
 	}
 	if r := h.approve(c, "statler"); !r.Approved {

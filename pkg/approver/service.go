@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/review"
 )
 
 // Subjects of the approver's service. The identity approving or revoking
@@ -36,15 +38,30 @@ type StatusRequest struct {
 type StatusReply struct {
 	Commit protocol.Commit `json:"commit"`
 	// Ready is false while the commit's noop has not finished.
-	Ready     bool              `json:"ready"`
-	Approved  bool              `json:"approved"`
-	Groups    []GroupView       `json:"groups"`
+	Ready    bool        `json:"ready"`
+	Approved bool        `json:"approved"`
+	Groups   []GroupView `json:"groups"`
+	// Withdrawn are changes pending in the parent's noop that the
+	// commit's noop no longer shows: they need no sign-off.
+	Withdrawn []GroupView       `json:"withdrawn"`
 	Approvals []owners.Approval `json:"approvals"`
 	Status    owners.Status     `json:"status"`
 	// Warnings are about where owners were read from: no node statement
 	// found at the first parent (node file owners can approve nothing),
 	// an environment.conf that could not be followed.
-	Warnings []string `json:"warnings,omitempty"`
+	Warnings []string `json:"warnings"`
+}
+
+// View is what review.ApprovalMarkdown renders of the reply.
+func (r *StatusReply) View() review.ApprovalView {
+	v := review.ApprovalView{Commit: r.Commit, Ready: r.Ready, Status: r.Status, Approvals: r.Approvals, Warnings: r.Warnings}
+	for _, g := range r.Groups {
+		v.Groups = append(v.Groups, review.ApprovalGroup{ID: g.ID, Resource: g.Resource, Hosts: g.Hosts})
+	}
+	for _, g := range r.Withdrawn {
+		v.Withdrawn = append(v.Withdrawn, review.ApprovalGroup{ID: g.ID, Resource: g.Resource, Hosts: g.Hosts})
+	}
+	return v
 }
 
 // GroupView is a group as an approver sees it: what and where, and the
@@ -90,19 +107,34 @@ func (a *Approver) addService(ctx context.Context) (micro.Service, error) {
 	}
 	endpoints := []struct {
 		name, subject string
-		h             func(context.Context, string, []byte) (any, error)
+		// identified: the subject's last token is who speaks, and
+		// must be a valid login.
+		identified bool
+		h          func(context.Context, string, []byte) (any, error)
 	}{
-		{"status", StatusSubject, a.handleStatus},
-		{"approve", ApprovePrefix + identityTokens, a.handleApprove},
-		{"revoke", RevokePrefix + identityTokens, a.handleRevoke},
+		{"status", StatusSubject, false, a.handleStatus},
+		{"approve", ApprovePrefix + identityTokens, true, a.handleApprove},
+		{"revoke", RevokePrefix + identityTokens, true, a.handleRevoke},
 	}
 	for _, e := range endpoints {
-		h := e.h
+		h, identified := e.h, e.identified
 		err := svc.AddEndpoint(e.name, micro.HandlerFunc(func(req micro.Request) {
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			identity := req.Subject()[strings.LastIndex(req.Subject(), ".")+1:]
-			reply, err := h(rctx, owners.Normalize(identity), req.Data())
+			var identity string
+			var reply any
+			var err error
+			if identified {
+				// NATS delivers a literal "*" or ">" in the last token
+				// to the wildcard subscription: never an approver.
+				identity = owners.Normalize(req.Subject()[strings.LastIndex(req.Subject(), ".")+1:])
+				if verr := owners.ValidLogin(identity); verr != nil {
+					err = fmt.Errorf("%w: the identity of the subject: %w", bus.ErrMalformed, verr)
+				}
+			}
+			if err == nil {
+				reply, err = h(rctx, identity, req.Data())
+			}
 			if err != nil {
 				code := "500"
 				switch {
@@ -147,10 +179,16 @@ func (a *Approver) handleStatus(ctx context.Context, _ string, data []byte) (any
 func statusReply(st *state) StatusReply {
 	r := StatusReply{
 		Commit: st.rec.Commit, Ready: st.ready, Approved: st.ready && st.rec.Status.Approved,
-		Approvals: st.rec.Approvals, Status: st.rec.Status, Warnings: st.warnings,
+		Approvals: st.rec.Approvals, Warnings: st.warnings,
+	}
+	if st.ready { // else not evaluated: what is stored is of no delta
+		r.Status = st.rec.Status
 	}
 	for _, g := range st.groups {
 		r.Groups = append(r.Groups, view(g))
+	}
+	for _, g := range st.withdrawn {
+		r.Withdrawn = append(r.Withdrawn, view(g))
 	}
 	return r
 }
@@ -236,6 +274,11 @@ func changeReply(st *state, who string) ChangeReply {
 		}
 	}
 	switch {
+	case slices.Contains(st.rec.Status.Authors, who):
+		r.Message = "recorded, but it approves no group: " + who + " is an author or co-author of the commit, and authors and co-authors never approve their own commit"
+		if r.Approved {
+			r.Message += "; the commit is approved by others"
+		}
 	case r.Approved:
 		r.Message = "the commit is approved"
 	case len(r.Counted) == 0:

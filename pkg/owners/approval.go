@@ -44,20 +44,26 @@ type Approval struct {
 	Ref string `json:"ref,omitempty"`
 }
 
-// Status is the approval state of one commit.
+// Status is the approval state of one commit. In JSON every list of it
+// (nested ones too) is [] when empty, never null (see MarshalJSON).
 type Status struct {
 	// Approved: every group is approved (true when there are none).
 	Approved bool          `json:"approved"`
-	Groups   []GroupStatus `json:"groups,omitempty"`
+	Groups   []GroupStatus `json:"groups"`
 	// Authors are the logins of the author and co-authors, whose
 	// approvals never count.
-	Authors []string `json:"authors,omitempty"`
+	Authors []string `json:"authors"`
 	// Unidentified are author or co-author emails with no known login:
 	// their approvals cannot be told apart and would count. Map them in
 	// Input.Logins.
-	Unidentified []string `json:"unidentified,omitempty"`
+	Unidentified []string `json:"unidentified"`
 	// Problems are the Model's, as text, for the review to show.
-	Problems []string `json:"problems,omitempty"`
+	Problems []string `json:"problems"`
+	// HeldBack are the reasons the commit is not approved whatever its
+	// groups, one sentence each, such as hosts whose noop failed. Evaluate
+	// leaves it empty; the caller, which knows how the noop went, sets it
+	// and clears Approved.
+	HeldBack []string `json:"held_back"`
 }
 
 // GroupStatus is the approval state of one group.
@@ -68,16 +74,16 @@ type GroupStatus struct {
 	// Approved says whether the group is, and Via how: ViaAdmin, ViaFile,
 	// ViaModule, ViaNodes (every way that holds, in that order).
 	Approved bool     `json:"approved"`
-	Via      []string `json:"via,omitempty"`
+	Via      []string `json:"via"`
 	// ApprovedBy are the logins whose current approval counts toward some
 	// way: admins and owners of any kind, sorted.
-	ApprovedBy []string `json:"approved_by,omitempty"`
+	ApprovedBy []string `json:"approved_by"`
 	// Excluded are authors or co-authors who approved (whatever they saw);
 	// it did not count.
-	Excluded []string `json:"excluded,omitempty"`
+	Excluded []string `json:"excluded"`
 	// Lapsed are logins whose approval was of other content under this ID
 	// and who have not approved the current content.
-	Lapsed []string `json:"lapsed,omitempty"`
+	Lapsed []string `json:"lapsed"`
 	// Missing says in one sentence who can still approve; empty when
 	// Approved.
 	Missing string `json:"missing,omitempty"`

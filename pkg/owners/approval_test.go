@@ -122,13 +122,13 @@ func TestEvaluate(t *testing.T) {
 		groups:    []delta.Group{ntp},
 		approvals: []Approval{approve("beaker", ntp)},
 		want: []verdict{{ID: "c3", Missing: "needs an approval from an owner of modules/ntp/manifests/init.pp (@sam), " +
-			"or an owner of module modules/ntp/ (@rowlf), or owners of every node file: manifests/nodes/web.pp (@swedish-chef) for web02.example.com, or an admin"}},
+			"or an owner of module modules/ntp/ (@Rowlf), or owners of every node file: manifests/nodes/web.pp (@swedish-chef) for web02.example.com, or an admin"}},
 	}, {
 		name:      "an approval of another commit does not count",
 		groups:    []delta.Group{ntp},
 		approvals: []Approval{{Commit: "deadbeef", By: "sam", Groups: Digests([]delta.Group{ntp})}},
 		want: []verdict{{ID: "c3", Missing: "needs an approval from an owner of modules/ntp/manifests/init.pp (@sam), " +
-			"or an owner of module modules/ntp/ (@rowlf), or owners of every node file: manifests/nodes/web.pp (@swedish-chef) for web02.example.com, or an admin"}},
+			"or an owner of module modules/ntp/ (@Rowlf), or owners of every node file: manifests/nodes/web.pp (@swedish-chef) for web02.example.com, or an admin"}},
 	}, {
 		name:      "an approval of other content under the same ID lapses",
 		groups:    []delta.Group{line},

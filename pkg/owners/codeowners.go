@@ -52,9 +52,10 @@ func (m *Model) parseCodeOwners(files map[string][]byte) {
 	}
 }
 
-// ownership looks probe up in CODEOWNERS and reports it as p's.
-func (m *Model) ownership(p, probe string) Ownership {
-	own := Ownership{Path: p}
+// ownership looks probe up in CODEOWNERS and reports it as p's, found
+// as from says.
+func (m *Model) ownership(p, probe, from string) Ownership {
+	own := Ownership{Path: p, From: from}
 	r, err := m.rules.Match(probe)
 	if err != nil || r == nil {
 		return own
@@ -62,9 +63,8 @@ func (m *Model) ownership(p, probe string) Ownership {
 	own.Pattern, own.Line = r.RawPattern(), r.LineNumber
 	var logins []string
 	for _, o := range r.Owners {
-		name := ownerName(o)
-		own.Owners = append(own.Owners, name)
-		logins = append(logins, m.expand(name)...)
+		own.Owners = append(own.Owners, o.String())
+		logins = append(logins, m.expand(ownerName(o))...)
 	}
 	own.Logins = normalizeAll(logins)
 	return own

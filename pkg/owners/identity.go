@@ -1,6 +1,8 @@
 package owners
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -11,6 +13,34 @@ import (
 // ("@Kermit" is "kermit", "@Muppets/Ops" is "muppets/ops").
 func Normalize(name string) string {
 	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(name), "@"))
+}
+
+// ErrInvalidLogin: a name that cannot be a person's login, such as a NATS
+// wildcard ("*", ">") given as the identity of an approval. ValidLogin
+// returns it.
+var ErrInvalidLogin = errors.New("not a valid login")
+
+// LoginRule is what ValidLogin accepts, as error messages state it.
+const LoginRule = "a login is 1 to 39 letters, digits and single hyphens, " +
+	"neither first nor last (GitHub's rule), optionally followed by _ and letters or digits " +
+	"(an enterprise managed user's login)"
+
+// loginRe is LoginRule on a normalised (lower-case) name; the length is
+// checked apart.
+var loginRe = regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])*(?:_[a-z0-9]+)?$`)
+
+// ValidLogin checks that name, once normalised (see Normalize), can be a
+// person's login, the identity an approval or a revocation is made as: it
+// is the last token of a NATS subject, where "*", ">", "." and spaces are
+// not names, and it is compared with the logins of owners and authors. It
+// returns an error wrapping ErrInvalidLogin that states LoginRule.
+func ValidLogin(name string) error {
+	n := Normalize(name)
+	handle, _, _ := strings.Cut(n, "_")
+	if !loginRe.MatchString(n) || len(handle) > 39 {
+		return fmt.Errorf("%q is %w: %s", name, ErrInvalidLogin, LoginRule)
+	}
+	return nil
 }
 
 // normalizeAll normalises names, dropping empty ones and duplicates, and

@@ -52,9 +52,9 @@ func missing(gs GroupStatus, valid, authors map[string]bool, hasAdmins bool) str
 	return s
 }
 
-// eligible lists o's owners for a sentence ("@kermit, @muppets/ops"),
-// leaving out authors; empty when no login other than authors' can
-// approve as such an owner.
+// eligible lists o's owners for a sentence ("@kermit, @muppets/ops"), as
+// CODEOWNERS writes them, leaving out authors; empty when no login other
+// than authors' can approve as such an owner.
 func eligible(o Ownership, authors map[string]bool) string {
 	can := false
 	for _, l := range o.Logins {
@@ -65,11 +65,8 @@ func eligible(o Ownership, authors map[string]bool) string {
 	}
 	var names []string
 	for _, n := range o.Owners {
-		if authors[n] {
+		if authors[Normalize(n)] {
 			continue
-		}
-		if !strings.Contains(n, "@") {
-			n = "@" + n
 		}
 		names = append(names, n)
 	}

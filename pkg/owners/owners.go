@@ -2,7 +2,8 @@
 // they have: it reads CODEOWNERS and the node statements of the Puppet
 // manifests, names the owners of each change group (of its source file,
 // of its module and of the node file of each of its hosts), and evaluates
-// recorded approvals against the groups as they are now.
+// recorded approvals against the groups as they are now. A resource with
+// no source file of its own takes its module from its containment path.
 //
 // The rules, from the design brief: a group is approved when an owner of
 // its file approves, or an owner of its module, or when every node file of
@@ -12,9 +13,9 @@
 // expand to their members wherever owners appear.
 //
 // The package is pure: no I/O, no clock. The caller reads CODEOWNERS and
-// the manifests at the commit's first parent (as GitHub reads the base
-// branch), so that a commit cannot grant itself owners, and supplies team
-// membership and the email-to-login map.
+// the manifests (and lists the paths of the tree) at the commit's first
+// parent (as GitHub reads the base branch), so that a commit cannot grant
+// itself owners, and supplies team membership and the email-to-login map.
 //
 // # Identities
 //
@@ -81,6 +82,12 @@ type Input struct {
 	// ModuleDirs are the directories holding modules; default ["modules"].
 	// A source file <dir>/<name>/... belongs to module <name>.
 	ModuleDirs []string
+	// Tree is the path of every file at the revision (only paths are
+	// needed). It tells which module directories exist, to find the
+	// module of a resource with no source file from its containment path
+	// (see OwnersOf). With none, no module is known to exist and such a
+	// resource has no module owners.
+	Tree []string
 	// Admins may approve anything: logins or teams.
 	Admins []string
 	// Teams maps "org/team" to its members' logins (all pages).
@@ -101,6 +108,7 @@ type Model struct {
 	rules          codeowners.Ruleset
 	nodes          *nodeIndex
 	moduleDirs     []string
+	modules        map[string]bool // module directories present ("modules/motd/")
 	admins         map[string]bool
 	teams          map[string][]string
 	logins         map[string]string
@@ -115,15 +123,21 @@ type Ownership struct {
 	// ("modules/motd/"), a node file. Empty when there is nothing to own
 	// (a resource with no source file, or outside any module).
 	Path string `json:"path,omitempty"`
+	// From says how Path was found: FromSourceFile, FromContainment or
+	// FromNodeStatement; empty with Path.
+	From string `json:"from,omitempty"`
+	// Container is the entry of the containment path that named the
+	// module ("Motd", "Foo::Bar[x]") when From is FromContainment.
+	Container string `json:"container,omitempty"`
 	// Pattern and Line are the matching CODEOWNERS rule; empty when none.
 	Pattern string `json:"pattern,omitempty"`
 	Line    int    `json:"line,omitempty"`
-	// Owners are the rule's owners, normalised: logins, "org/team", and
-	// emails that map to no login.
-	Owners []string `json:"owners,omitempty"`
+	// Owners are the rule's owners as CODEOWNERS writes them, in its
+	// order: "@login", "@org/team", "email@example.com".
+	Owners []string `json:"owners"`
 	// Logins are who may approve as such an owner: users, members of the
-	// teams and logins of the emails; sorted, unique.
-	Logins []string `json:"logins,omitempty"`
+	// teams and logins of the emails; normalised, sorted, unique.
+	Logins []string `json:"logins"`
 }
 
 // NodeOwners is the ownership of one node file and the group's hosts whose
@@ -134,6 +148,18 @@ type NodeOwners struct {
 	Ownership
 	Hosts []string `json:"hosts"`
 }
+
+// How an Ownership's path was found, in Ownership.From.
+const (
+	// FromSourceFile: the resource's source file, or the module
+	// directory holding it.
+	FromSourceFile = "source_file"
+	// FromContainment: the module directory of a class or define in the
+	// containment path of a resource with no source file (see OwnersOf).
+	FromContainment = "containment_path"
+	// FromNodeStatement: the manifest holding the hosts' node statement.
+	FromNodeStatement = "node_statement"
+)
 
 // GroupOwners are the three ways a group can be owned.
 type GroupOwners struct {
@@ -149,9 +175,10 @@ type GroupOwners struct {
 // approvable.
 func New(in Input) (*Model, error) {
 	m := &Model{
-		admins: map[string]bool{},
-		teams:  map[string][]string{},
-		logins: map[string]string{},
+		admins:  map[string]bool{},
+		teams:   map[string][]string{},
+		logins:  map[string]string{},
+		modules: map[string]bool{},
 	}
 	manifestDirs, err := cleanDirs(in.ManifestDirs, DefaultManifestDir)
 	if err != nil {
@@ -159,6 +186,11 @@ func New(in Input) (*Model, error) {
 	}
 	if m.moduleDirs, err = cleanDirs(in.ModuleDirs, DefaultModuleDir); err != nil {
 		return nil, err
+	}
+	for _, p := range in.Tree {
+		if dir := m.moduleDir(cleanFile(p)); dir != "" {
+			m.modules[dir] = true
+		}
 	}
 	for team, members := range in.Teams {
 		t := Normalize(team)
@@ -219,6 +251,12 @@ func (m *Model) IsAdmin(login string) bool { return m.admins[Normalize(login)] }
 // directory holding that file, and of the node file of each of its hosts
 // (see Node).
 //
+// A resource with no source file of its own (one Puppet generates, such
+// as the file concat builds from fragments) takes its module from its
+// containment path instead (see containerModule): the first class or
+// define below the stage, the main class and the node whose module
+// directory exists, "Motd" naming modules/motd/, "Foo::Bar[x]" modules/foo/.
+//
 // A module's owners are those of the last CODEOWNERS rule that covers
 // every file in the module directory, found by matching a path two levels
 // inside it that no pattern can name: the directory itself
@@ -229,10 +267,13 @@ func (m *Model) IsAdmin(login string) bool { return m.admins[Normalize(login)] }
 func (m *Model) OwnersOf(g delta.Group) GroupOwners {
 	var out GroupOwners
 	if file := cleanFile(g.Resource.File); file != "" {
-		out.File = m.ownership(file, file)
+		out.File = m.ownership(file, file, FromSourceFile)
 		if dir := m.moduleDir(file); dir != "" {
-			out.Module = m.ownership(dir, dir+moduleProbe)
+			out.Module = m.ownership(dir, dir+moduleProbe, FromSourceFile)
 		}
+	} else if dir, container := m.containerModule(g.Resource); dir != "" {
+		out.Module = m.ownership(dir, dir+moduleProbe, FromContainment)
+		out.Module.Container = container
 	}
 	byFile := map[string][]string{}
 	for _, h := range g.Hosts {
@@ -247,7 +288,7 @@ func (m *Model) OwnersOf(g delta.Group) GroupOwners {
 	for _, f := range files {
 		no := NodeOwners{Hosts: byFile[f]}
 		if f != "" {
-			no.Ownership = m.ownership(f, f)
+			no.Ownership = m.ownership(f, f, FromNodeStatement)
 		}
 		out.Nodes = append(out.Nodes, no)
 	}

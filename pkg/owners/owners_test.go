@@ -9,10 +9,10 @@ import (
 
 func TestOwnersOf(t *testing.T) {
 	m := testModel(t)
-	statler := NodeOwners{Ownership: Ownership{Path: "manifests/nodes/statler.pp", Pattern: "/manifests/nodes/statler.pp", Line: 13,
-		Owners: []string{"statler"}, Logins: []string{"statler"}}, Hosts: []string{"statler.example.com"}}
-	motdModule := Ownership{Path: "modules/motd/", Pattern: "/modules/motd/", Line: 6,
-		Owners: []string{"muppets/ops"}, Logins: []string{"animal", "scooter"}}
+	statler := NodeOwners{Ownership: Ownership{Path: "manifests/nodes/statler.pp", From: FromNodeStatement, Pattern: "/manifests/nodes/statler.pp", Line: 13,
+		Owners: []string{"@statler"}, Logins: []string{"statler"}}, Hosts: []string{"statler.example.com"}}
+	motdModule := Ownership{Path: "modules/motd/", From: FromSourceFile, Pattern: "/modules/motd/", Line: 6,
+		Owners: []string{"@muppets/ops"}, Logins: []string{"animal", "scooter"}}
 	tests := []struct {
 		name  string
 		file  string
@@ -22,8 +22,8 @@ func TestOwnersOf(t *testing.T) {
 		name: "last matching pattern wins for the file, module from its directory rule",
 		file: "modules/motd/manifests/line.pp", hosts: []string{"statler.example.com"},
 		want: GroupOwners{
-			File: Ownership{Path: "modules/motd/manifests/line.pp", Pattern: "/modules/motd/manifests/line.pp", Line: 7,
-				Owners: []string{"fozzie"}, Logins: []string{"fozzie"}},
+			File: Ownership{Path: "modules/motd/manifests/line.pp", From: FromSourceFile, Pattern: "/modules/motd/manifests/line.pp", Line: 7,
+				Owners: []string{"@fozzie"}, Logins: []string{"fozzie"}},
 			Module: motdModule,
 			Nodes:  []NodeOwners{statler},
 		},
@@ -31,7 +31,7 @@ func TestOwnersOf(t *testing.T) {
 		name: "the module rule, later than *.pp, owns the module's other files",
 		file: "modules/motd/manifests/init.pp", hosts: []string{"statler.example.com"},
 		want: GroupOwners{
-			File:   Ownership{Path: "modules/motd/manifests/init.pp", Pattern: "/modules/motd/", Line: 6, Owners: []string{"muppets/ops"}, Logins: []string{"animal", "scooter"}},
+			File:   Ownership{Path: "modules/motd/manifests/init.pp", From: FromSourceFile, Pattern: "/modules/motd/", Line: 6, Owners: []string{"@muppets/ops"}, Logins: []string{"animal", "scooter"}},
 			Module: motdModule,
 			Nodes:  []NodeOwners{statler},
 		},
@@ -39,7 +39,7 @@ func TestOwnersOf(t *testing.T) {
 		name: "a last rule with no owner leaves the file unowned",
 		file: "modules/motd/templates/motd.erb", hosts: []string{"statler.example.com"},
 		want: GroupOwners{
-			File:   Ownership{Path: "modules/motd/templates/motd.erb", Pattern: "/modules/motd/templates/", Line: 9},
+			File:   Ownership{Path: "modules/motd/templates/motd.erb", From: FromSourceFile, Pattern: "/modules/motd/templates/", Line: 9},
 			Module: motdModule,
 			Nodes:  []NodeOwners{statler},
 		},
@@ -47,27 +47,27 @@ func TestOwnersOf(t *testing.T) {
 		name: "a subdirectory rule does not own the module; login normalised",
 		file: "modules/ntp/manifests/init.pp", hosts: []string{"web02.example.com", "statler.example.com"},
 		want: GroupOwners{
-			File:   Ownership{Path: "modules/ntp/manifests/init.pp", Pattern: "/modules/ntp/manifests/", Line: 11, Owners: []string{"sam"}, Logins: []string{"sam"}},
-			Module: Ownership{Path: "modules/ntp/", Pattern: "/modules/ntp/", Line: 10, Owners: []string{"rowlf"}, Logins: []string{"rowlf"}},
-			Nodes: []NodeOwners{statler, {Ownership: Ownership{Path: "manifests/nodes/web.pp", Pattern: "/manifests/nodes/web.pp", Line: 15,
-				Owners: []string{"swedish-chef"}, Logins: []string{"swedish-chef"}}, Hosts: []string{"web02.example.com"}}},
+			File:   Ownership{Path: "modules/ntp/manifests/init.pp", From: FromSourceFile, Pattern: "/modules/ntp/manifests/", Line: 11, Owners: []string{"@sam"}, Logins: []string{"sam"}},
+			Module: Ownership{Path: "modules/ntp/", From: FromSourceFile, Pattern: "/modules/ntp/", Line: 10, Owners: []string{"@Rowlf"}, Logins: []string{"rowlf"}},
+			Nodes: []NodeOwners{statler, {Ownership: Ownership{Path: "manifests/nodes/web.pp", From: FromNodeStatement, Pattern: "/manifests/nodes/web.pp", Line: 15,
+				Owners: []string{"@swedish-chef"}, Logins: []string{"swedish-chef"}}, Hosts: []string{"web02.example.com"}}},
 		},
 	}, {
 		name: "a module with no rule of its own falls to the catch-all team",
 		file: "./modules/apache/manifests/init.pp", hosts: []string{"beaker.example.com"},
 		want: GroupOwners{
-			File:   Ownership{Path: "modules/apache/manifests/init.pp", Pattern: "*.pp", Line: 5, Owners: []string{"gonzo"}, Logins: []string{"gonzo"}},
-			Module: Ownership{Path: "modules/apache/", Pattern: "*", Line: 4, Owners: []string{"muppets/core"}, Logins: []string{"kermit", "piggy"}},
-			Nodes: []NodeOwners{{Ownership: Ownership{Path: "manifests/nodes/beaker.pp", Pattern: "/manifests/nodes/beaker.pp", Line: 16,
+			File:   Ownership{Path: "modules/apache/manifests/init.pp", From: FromSourceFile, Pattern: "*.pp", Line: 5, Owners: []string{"@gonzo"}, Logins: []string{"gonzo"}},
+			Module: Ownership{Path: "modules/apache/", From: FromSourceFile, Pattern: "*", Line: 4, Owners: []string{"@muppets/core"}, Logins: []string{"kermit", "piggy"}},
+			Nodes: []NodeOwners{{Ownership: Ownership{Path: "manifests/nodes/beaker.pp", From: FromNodeStatement, Pattern: "/manifests/nodes/beaker.pp", Line: 16,
 				Owners: []string{"beaker@muppets.org"}, Logins: []string{"beaker"}}, Hosts: []string{"beaker.example.com"}}},
 		},
 	}, {
 		name: "site.pp is no module; hosts sharing a node file are listed together",
 		file: "manifests/site.pp", hosts: []string{"gonzo.example.com", "rizzo.example.com"},
 		want: GroupOwners{
-			File: Ownership{Path: "manifests/site.pp", Pattern: "/manifests/site.pp", Line: 12, Owners: []string{"kermit"}, Logins: []string{"kermit"}},
-			Nodes: []NodeOwners{{Ownership: Ownership{Path: "manifests/site.pp", Pattern: "/manifests/site.pp", Line: 12,
-				Owners: []string{"kermit"}, Logins: []string{"kermit"}}, Hosts: []string{"gonzo.example.com", "rizzo.example.com"}}},
+			File: Ownership{Path: "manifests/site.pp", From: FromSourceFile, Pattern: "/manifests/site.pp", Line: 12, Owners: []string{"@kermit"}, Logins: []string{"kermit"}},
+			Nodes: []NodeOwners{{Ownership: Ownership{Path: "manifests/site.pp", From: FromNodeStatement, Pattern: "/manifests/site.pp", Line: 12,
+				Owners: []string{"@kermit"}, Logins: []string{"kermit"}}, Hosts: []string{"gonzo.example.com", "rizzo.example.com"}}},
 		},
 	}, {
 		name: "no source file: only node owners",

@@ -13,14 +13,21 @@ import (
 type ApprovalView struct {
 	Commit protocol.Commit
 	// Ready is false while the commit's noop has not finished.
-	Ready     bool
-	Groups    []ApprovalGroup
+	Ready  bool
+	Groups []ApprovalGroup
+	// Withdrawn are the changes pending in the parent's noop that the
+	// commit's noop no longer shows; they need no sign-off.
+	Withdrawn []ApprovalGroup
 	Status    owners.Status
 	Approvals []owners.Approval
 	// Warnings are about where owners were read from (no node statement
 	// found, environment.conf problems); they come first.
 	Warnings []string
 }
+
+// WithdrawnNeedsNoSignOff says why a withdrawn change needs no sign-off.
+const WithdrawnNeedsNoSignOff = "each was pending in the parent's noop and is gone from this commit's, " +
+	"so applying this commit leaves that resource as it is on its hosts: nothing to sign off"
 
 // ApprovalGroup names a change group.
 type ApprovalGroup struct {
@@ -47,7 +54,15 @@ func ApprovalMarkdown(v ApprovalView) string {
 		fmt.Fprintf(&b, "\n**Warning:** %s\n", w)
 	}
 	if v.Ready && len(v.Status.Groups) == 0 {
-		b.WriteString("\nNo changes: the commit is approved by itself.\n")
+		switch {
+		case !v.Status.Approved:
+			// Held back: what it does on some hosts was never seen.
+			b.WriteString("\nNo change groups to sign off, but the commit is not approved yet: see why below.\n")
+		case len(v.Withdrawn) > 0:
+			b.WriteString("\nNo changes to sign off, only withdrawn ones: the commit is approved by itself.\n")
+		default:
+			b.WriteString("\nNo changes: the commit is approved by itself.\n")
+		}
 	}
 	names := map[string]ApprovalGroup{}
 	for _, g := range v.Groups {
@@ -69,6 +84,18 @@ func ApprovalMarkdown(v ApprovalView) string {
 			fmt.Fprintf(&b, "  - not counted (author or co-author): %s\n", strings.Join(g.Excluded, ", "))
 		}
 	}
+	if len(v.Withdrawn) > 0 {
+		fmt.Fprintf(&b, "\nWithdrawn changes (%s):\n", WithdrawnNeedsNoSignOff)
+		for _, g := range v.Withdrawn {
+			fmt.Fprintf(&b, "- group `%s`: %s on %s\n", g.ID, g.Resource, CompressHosts(g.Hosts))
+		}
+	}
+	if len(v.Status.HeldBack) > 0 {
+		b.WriteString("\nNot approved, whatever the owners say:\n")
+		for _, why := range v.Status.HeldBack {
+			fmt.Fprintf(&b, "- %s\n", why)
+		}
+	}
 	if len(v.Approvals) > 0 {
 		b.WriteString("\nApprovals:\n")
 		for _, ap := range v.Approvals {
@@ -81,6 +108,8 @@ func ApprovalMarkdown(v ApprovalView) string {
 	return b.String()
 }
 
+// ownersLine names each owner and where it came from: "file", "module
+// (by source file)", "module (by containment path "Motd")", "node file".
 func ownersLine(o owners.GroupOwners) string {
 	var parts []string
 	add := func(kind string, ow owners.Ownership) {
@@ -89,9 +118,17 @@ func ownersLine(o owners.GroupOwners) string {
 		}
 		who := "nobody"
 		if len(ow.Owners) > 0 {
-			who = "@" + strings.Join(ow.Owners, ", @")
+			who = strings.Join(ow.Owners, ", ")
 		}
-		parts = append(parts, fmt.Sprintf("%s %s: %s", kind, ow.Path, who))
+		where := ow.Path
+		switch {
+		case kind != "module":
+		case ow.From == owners.FromContainment:
+			where += fmt.Sprintf(" (by containment path %q)", ow.Container)
+		case ow.From == owners.FromSourceFile:
+			where += " (by source file)"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s: %s", kind, where, who))
 	}
 	add("file", o.File)
 	add("module", o.Module)
