@@ -73,6 +73,11 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("nooper show lacks %q:\n%s", want, out)
 		}
 	}
+	// A file the commit creates reads as created, not deleted.
+	out = run(t, f.dir, filepath.Join(binaries(t), "nooper"), "show", "--nats-url", f.url, seat)
+	if !strings.Contains(out, "--- /dev/null\n+++ /etc/balcony/seat\n") {
+		t.Errorf("nooper show of the new seat file lacks --- /dev/null, +++ /etc/balcony/seat:\n%s", out)
+	}
 	resp, err := f.conn.NC.Request(nooper.ShowSubject, []byte(merge), 10*time.Second)
 	if err != nil {
 		t.Fatalf("ask the nooper's micro service: %v", err)
