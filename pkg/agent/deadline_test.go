@@ -1,11 +1,7 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,68 +59,5 @@ func TestRunBoundedByItsDeadline(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-}
-
-// lockedBuffer is a log sink written by the agent's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// TestRunFinishedLogsWhy: the "run finished" line of a failed run says why
-// it failed, so an operator need not dig the report out of REPORTS.
-func TestRunFinishedLogsWhy(t *testing.T) {
-	conn := bustest.Start(t)
-	host := "gonzo.example.com"
-	results := subscribeResults(t, conn, "balcony.report.noop."+host)
-	var logs lockedBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := agent.New(ctx, conn, agent.Options{
-		Host: host, StateDir: t.TempDir(), Executor: stuckExecutor{host: host},
-		Heartbeat: time.Hour, Poll: time.Hour, Log: zerolog.New(&logs),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	subject, _ := bus.RunSubject(protocol.KindNoop, host)
-	publishRun(t, conn, subject, protocol.RunRequest{ID: "stuck", Host: host, Revision: "a", Deadline: time.Now().Add(300 * time.Millisecond)})
-	publishRun(t, conn, subject, protocol.RunRequest{ID: "next", Host: host, Revision: "b"})
-	eventually(t, 10*time.Second, "both runs answered", func() bool { return results.len() == 2 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-
-	finished := map[string]map[string]any{}
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var fields map[string]any
-		if err := json.Unmarshal([]byte(line), &fields); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if fields["message"] == "run finished" {
-			finished[fields["run"].(string)] = fields
-		}
-	}
-	if got := finished["stuck"]["reason"]; got != context.DeadlineExceeded.Error() {
-		t.Errorf("reason of the failed run = %v, want %q", got, context.DeadlineExceeded.Error())
-	}
-	if got, ok := finished["next"]["reason"]; ok {
-		t.Errorf("the run that succeeded logged a reason: %v", got)
 	}
 }

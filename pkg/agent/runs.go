@@ -100,6 +100,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		log.Info().Msg("run started")
 		res = a.execute(ctx, req)
 		a.setBusy("")
+		a.logRepairs() // the run may have fetched
 		if ctx.Err() != nil {
 			log.Info().Msg("run interrupted by shutdown; it runs again at the next start")
 			return false
