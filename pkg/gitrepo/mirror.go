@@ -36,9 +36,9 @@ var mirrorSpec = config.RefSpec("+refs/heads/*:refs/heads/*")
 // write left (see repair), then reads every pack index and the object of
 // every ref; a mirror still unreadable is cloned again, keeping the refs
 // outside refs/heads (the published markers) whose commits the new clone
-// has (when that clone fails too, the error wraps ErrCorrupt). Fetch does
-// the same when it fails. Repairs says what was done. A mirror belongs to
-// one process at a time.
+// has (when that clone fails too, the error wraps ErrCorrupt). Fetch and
+// Export do the same when they fail. Repairs says what was done. A mirror
+// belongs to one process at a time.
 func Mirror(ctx context.Context, url, dir string) (*Repo, error) {
 	if abs, err := filepath.Abs(url); err == nil {
 		if _, err := os.Stat(abs); err == nil {
@@ -297,6 +297,18 @@ func (r *Repo) recoverLocked(ctx context.Context) (bool, error) {
 	}
 	r.g = g
 	return true, nil
+}
+
+// heal checks a mirror as a fresh reader sees it and, when that fails,
+// repairs it as a failed fetch does. It tells whether anything was put
+// right; a repository not opened by Mirror is left alone.
+func (r *Repo) heal(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mirrorURL == "" || verify(r.path) == nil {
+		return false, nil
+	}
+	return r.recoverLocked(ctx)
 }
 
 // Repairs returns what was put right in the mirror since the last call

@@ -166,35 +166,47 @@ func TestMirrorSurvivesCrash(t *testing.T) {
 }
 
 // TestMirrorClonedAgainKeepsMarkers: a mirror that cannot be read even
-// after repair is cloned again, and keeps its published markers (which
-// only the mirror holds) when the remote still has their commits.
+// after repair, when opened or when a fetch fails, is cloned again, and
+// keeps its published markers (which only the mirror holds) when the
+// remote still has their commits.
 func TestMirrorClonedAgainKeepsMarkers(t *testing.T) {
-	ctx := context.Background()
 	c := newCrashFixture(t)
-	dir := filepath.Join(t.TempDir(), "code.git")
-	copyDir(t, c.after, dir)
-	m := mirror(t, c.f.Bare, dir)
-	if err := m.SetPublished("main", c.one); err != nil {
-		t.Fatal(err)
+	for _, whileOpen := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at open", true: "at fetch"}[whileOpen], func(t *testing.T) {
+			ctx := context.Background()
+			dir := filepath.Join(t.TempDir(), "code.git")
+			copyDir(t, c.after, dir)
+			m := mirror(t, c.f.Bare, dir)
+			if err := m.SetPublished("main", c.one); err != nil {
+				t.Fatal(err)
+			}
+			// A pack that does not parse cannot be reindexed: it is
+			// removed, and the branch that needed it dangles.
+			writeFile(t, filepath.Join(dir, c.pack+".pack"), c.packData[:len(c.packData)/2])
+			writeFile(t, filepath.Join(dir, c.pack+".idx"), nil)
+			if !whileOpen {
+				m = mirror(t, c.f.Bare, dir)
+			}
+			if err := m.Fetch(ctx); err != nil {
+				t.Fatalf("fetch: %v", err)
+			}
+			// This process's handle may still hold the index it loaded
+			// before the damage: the fetch is then up to date, and the
+			// export, which reads afresh, finds the damage.
+			if err := m.Export(ctx, c.two, filepath.Join(t.TempDir(), "checkout")); err != nil {
+				t.Errorf("export: %v", err)
+			}
+			fixes := m.Repairs()
+			if !strings.Contains(strings.Join(fixes, "\n"), "cloned again") {
+				t.Errorf("repairs %q do not say the mirror was cloned again", fixes)
+			}
+			assertBranches(t, m, map[string]string{"main": c.two})
+			if sha, ok, err := m.Published("main"); err != nil || !ok || sha != c.one {
+				t.Errorf("published marker of main = %s, %v, %v; want %s", sha, ok, err, c.one)
+			}
+			assertNoTemp(t, filepath.Dir(dir))
+		})
 	}
-	// A pack that does not parse cannot be reindexed: it is removed, and
-	// the branch that needed it dangles.
-	writeFile(t, filepath.Join(dir, c.pack+".pack"), c.packData[:len(c.packData)/2])
-	writeFile(t, filepath.Join(dir, c.pack+".idx"), nil)
-
-	m = mirror(t, c.f.Bare, dir)
-	fixes := m.Repairs()
-	if !strings.Contains(strings.Join(fixes, "\n"), "cloned again") {
-		t.Errorf("repairs %q do not say the mirror was cloned again", fixes)
-	}
-	assertBranches(t, m, map[string]string{"main": c.two})
-	if sha, ok, err := m.Published("main"); err != nil || !ok || sha != c.one {
-		t.Errorf("published marker of main = %s, %v, %v; want %s", sha, ok, err, c.one)
-	}
-	if err := m.Export(ctx, c.two, filepath.Join(t.TempDir(), "checkout")); err != nil {
-		t.Errorf("export: %v", err)
-	}
-	assertNoTemp(t, filepath.Dir(dir))
 }
 
 // TestMirrorRemovesUnfinishedClone: a clone cut short by a crash is removed
