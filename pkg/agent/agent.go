@@ -27,8 +27,16 @@ type Executor interface {
 }
 
 // Prefetcher updates the local copy of the code when commits are pushed.
+// One that also has a Repairs() []string method (gitrepo's mirror) is asked
+// what it put right, at start and after each fetch and run, for the log.
 type Prefetcher interface {
 	Fetch(ctx context.Context) error
+}
+
+// repairer says what a Prefetcher put right in the local copy of the code
+// since it was last asked, such as a mirror left damaged by a crash.
+type repairer interface {
+	Repairs() []string
 }
 
 // Options configures an Agent. Host, StateDir and Executor are required.
@@ -199,6 +207,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.beat(ctx, "")
 	go a.heartbeatLoop(ctx)
 	a.log.Info().Str("subject", subject).Uint64("cursor", a.cursor.Seq()).Msg("agent started")
+	a.logRepairs()
 
 	signal(a.wake) // catch up on what arrived while we were away
 	poll := time.NewTicker(a.opts.Poll)
@@ -279,6 +288,7 @@ func (a *Agent) prefetchLoop(ctx context.Context) {
 			if err := a.opts.Prefetcher.Fetch(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn().Err(err).Msg("pre-fetching the code")
 			}
+			a.logRepairs()
 		}
 	}
 }
@@ -288,5 +298,14 @@ func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// logRepairs logs what the Prefetcher put right in the code's local copy.
+func (a *Agent) logRepairs() {
+	if r, ok := a.opts.Prefetcher.(repairer); ok {
+		for _, fix := range r.Repairs() {
+			a.log.Warn().Str("fix", fix).Msg("repaired the local copy of the code")
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -98,6 +100,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		log.Info().Msg("run started")
 		res = a.execute(ctx, req)
 		a.setBusy("")
+		a.logRepairs() // the run may have fetched
 		if ctx.Err() != nil {
 			log.Info().Msg("run interrupted by shutdown; it runs again at the next start")
 			return false
@@ -106,6 +109,11 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		ev := log.Info().Str("outcome", res.Outcome).Dur("took", res.FinishedAt.Sub(res.StartedAt)).Float64("puppet_seconds", res.PuppetSeconds)
 		if res.Report != nil {
 			ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)
+			if res.Outcome != protocol.OutcomeDone || res.Report.Failed {
+				if reason := failureReason(res.Report.Errors); reason != "" {
+					ev = ev.Str("reason", reason)
+				}
+			}
 		}
 		ev.Msg("run finished")
 	}
@@ -126,6 +134,34 @@ func (a *Agent) execute(ctx context.Context, req protocol.RunRequest) *protocol.
 	runCtx, cancel := context.WithDeadline(ctx, req.Deadline)
 	defer cancel()
 	return a.opts.Executor.Execute(runCtx, req)
+}
+
+// Bounds of the reason logged for a failed run: the report holds every
+// error, the log line only what an operator needs to see why.
+const (
+	reasonErrors   = 3
+	reasonErrorLen = 300
+)
+
+// failureReason is the first errors of a failed run's report, each cut to
+// reasonErrorLen bytes (on a rune boundary), joined by "; ", with a count of
+// those left out.
+func failureReason(errs []string) string {
+	var parts []string
+	for _, e := range errs[:min(len(errs), reasonErrors)] {
+		if len(e) > reasonErrorLen {
+			cut := reasonErrorLen
+			for cut > 0 && !utf8.RuneStart(e[cut]) {
+				cut--
+			}
+			e = e[:cut] + "…"
+		}
+		parts = append(parts, e)
+	}
+	if n := len(errs) - len(parts); n > 0 {
+		parts = append(parts, fmt.Sprintf("(%d more)", n))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (a *Agent) result(req protocol.RunRequest, outcome string, rep *report.Report) *protocol.RunResult {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,14 @@ import (
 // staleTmpAge is how old a leftover temporary export directory must be
 // before a CheckoutCache removes it.
 const staleTmpAge = time.Hour
+
+// evictedInfix marks a checkout being removed: it is renamed first, so that
+// a crash during the removal never leaves a partial tree under a sha's name,
+// where Checkout would take it for a complete checkout.
+const evictedInfix = tmpInfix + "evicted-"
+
+// removeAll is os.RemoveAll; tests interrupt it.
+var removeAll = os.RemoveAll
 
 // CheckoutCache keeps exported checkouts under root, one directory per
 // commit named by its full sha, and removes the least recently used ones
@@ -41,7 +50,9 @@ func NewCheckoutCache(repo *Repo, root string, keep int) *CheckoutCache {
 // Checkout returns the directory holding the tree of the commit rev names,
 // root/<full sha>, exporting it when missing and marking it most recently
 // used; then it removes the checkouts beyond the keep most recently used
-// (never the one returned) and temporary directories older than an hour.
+// (never the one returned), each renamed first so that a crash leaves no
+// partial tree under a sha's name, what such a crash left, and temporary
+// directories older than an hour.
 //
 // Calls are serialized. A directory returned earlier may be removed by a
 // later call once keep other checkouts were used since: a caller that holds
@@ -100,9 +111,11 @@ func (c *CheckoutCache) evict(current string) error {
 		}
 		name := e.Name()
 		switch {
+		case strings.Contains(name, evictedInfix):
+			errs = append(errs, removeAll(filepath.Join(c.root, name)))
 		case strings.Contains(name, tmpInfix):
 			if time.Since(info.ModTime()) > staleTmpAge {
-				errs = append(errs, os.RemoveAll(filepath.Join(c.root, name)))
+				errs = append(errs, removeAll(filepath.Join(c.root, name)))
 			}
 		case e.IsDir() && plumbing.IsHash(name) && name != current:
 			checkouts = append(checkouts, checkout{name, info.ModTime()})
@@ -115,9 +128,15 @@ func (c *CheckoutCache) evict(current string) error {
 		return checkouts[i].name < checkouts[j].name
 	})
 	for i, co := range checkouts {
-		if i >= c.keep-1 { // current counts as one kept
-			errs = append(errs, os.RemoveAll(filepath.Join(c.root, co.name)))
+		if i < c.keep-1 { // current counts as one kept
+			continue
 		}
+		trash := filepath.Join(c.root, co.name+evictedInfix+strconv.FormatInt(time.Now().UnixNano(), 36))
+		if err := os.Rename(filepath.Join(c.root, co.name), trash); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, removeAll(trash))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("evict: %w", err)

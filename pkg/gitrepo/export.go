@@ -35,8 +35,20 @@ const tmpInfix = ".tmp-"
 // methods. It returns an error wrapping ErrUnknownRevision for an unknown
 // rev, fs.ErrExist when dir exists, ErrUnsafePath for a hostile tree, and
 // ctx.Err() when ctx ends first (the temporary directory is then removed).
+//
+// On a mirror, a failed export checks the mirror as a fresh reader sees it
+// (this process's handle may hold an index the disk no longer has right)
+// and, when that fails, repairs it as Fetch does and exports once more.
 func (r *Repo) Export(ctx context.Context, rev, dir string) error {
-	if err := r.export(ctx, rev, dir); err != nil {
+	err := r.export(ctx, rev, dir)
+	if err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, ErrUnsafePath) && ctx.Err() == nil {
+		if healed, herr := r.heal(ctx); herr != nil {
+			err = fmt.Errorf("%w; repair: %w", err, herr)
+		} else if healed {
+			err = r.export(ctx, rev, dir)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("export %s to %s: %w", rev, dir, err)
 	}
 	return nil

@@ -43,8 +43,12 @@ const PublishedPrefix = "refs/balcony/published/"
 type Repo struct {
 	path string
 
-	mu sync.Mutex // guards repo: go-git's storage is not safe for concurrent use
+	mu sync.Mutex // guards the fields below: go-git's storage is not safe for concurrent use
 	g  *git.Repository
+	// mirrorURL is the remote of a repository opened by Mirror, which
+	// repairs it; empty otherwise.
+	mirrorURL string
+	repairs   []string // what was put right, for Repairs
 }
 
 // Open opens the bare or non-bare repository at path. It returns an error
@@ -208,6 +212,11 @@ func publishedRef(branch string) (plumbing.ReferenceName, error) {
 func (r *Repo) do(fn func(g *git.Repository) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.doLocked(fn)
+}
+
+// doLocked is do for a caller holding r.mu.
+func (r *Repo) doLocked(fn func(g *git.Repository) error) error {
 	err := fn(r.g)
 	if err == nil || !stale(err) {
 		return err
