@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,6 +38,13 @@ type options struct {
 }
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the agent command.
+func newRoot() *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
 		Use:   "agent --repo URL [flags]",
@@ -60,9 +68,9 @@ directory from reported paths, so identical changes group across them).
         --state-dir /tmp/fozzie --repo /srv/git/puppet.git --root /tmp/fozzie/root`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
-			return run(ctx, o)
+			return run(ctx, o, cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -83,13 +91,11 @@ directory from reported paths, so identical changes group across them).
 	fs.StringVar(&o.puppet.Manifest, "manifest", "manifests", "manifest file or directory inside the checkout")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "how often the host record is refreshed")
 	fs.DurationVar(&o.fetchEvery, "poll", time.Minute, "how often to check for runs without a live message (safety net)")
-	if err := cmd.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return cmd
 }
 
-func run(ctx context.Context, o options) error {
-	log, err := o.log.Logger(os.Stderr, "agent")
+func run(ctx context.Context, o options, stderr io.Writer) error {
+	log, err := o.log.Logger(stderr, "agent")
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,13 @@ import (
 )
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the applier command.
+func newRoot() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "applier",
 		Short: "Apply the newest fully approved commit, set by set (not built yet)",
@@ -21,7 +28,5 @@ not built yet: see docs/.`,
 			return errors.New("applier is not built yet; see --help")
 		},
 	}
-	if err := cmd.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return cmd
 }

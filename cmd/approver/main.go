@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,13 @@ func (g githubFlags) client() (*github.Client, error) {
 }
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the approver command and its verbs.
+func newRoot() *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "approver",
@@ -82,9 +90,9 @@ keeps its state in the approvals bucket, and answers the status, approve and
 revoke commands on the NATS micro-service API.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
-			return run(ctx, o)
+			return run(ctx, o, cmd.ErrOrStderr())
 		},
 	}
 	pf := root.PersistentFlags()
@@ -102,13 +110,11 @@ revoke commands on the NATS micro-service API.`,
 	f.StringVar(&o.gh.appKeyFile, "github-app-key-file", "", "GitHub App private key (PEM)")
 	f.DurationVar(&o.gh.poll, "github-poll", time.Minute, "how often open review issues are read for approvals (the fallback for lost webhooks)")
 	root.AddCommand(statusCmd(&o), approveCmd(&o), revokeCmd(&o))
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return root
 }
 
-func run(ctx context.Context, o options) error {
-	log, err := o.log.Logger(os.Stderr, "approver")
+func run(ctx context.Context, o options, stderr io.Writer) error {
+	log, err := o.log.Logger(stderr, "approver")
 	if err != nil {
 		return err
 	}
@@ -150,7 +156,7 @@ func run(ctx context.Context, o options) error {
 // client connects to the bus for one CLI command.
 func client(cmd *cobra.Command, o *options) (approver.Client, func(), context.Context, error) {
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-	log, err := o.log.Logger(os.Stderr, "approver")
+	log, err := o.log.Logger(cmd.ErrOrStderr(), "approver")
 	if err != nil {
 		cancel()
 		return approver.Client{}, nil, nil, err

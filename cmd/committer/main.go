@@ -28,6 +28,13 @@ type options struct {
 }
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the committer command and its verbs.
+func newRoot() *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "committer",
@@ -48,9 +55,7 @@ or by 'committer watch'.`,
 	pf.StringVar(&o.repoName, "repo-name", "puppet", "the repository's name on the bus (balcony.commit.<name>)")
 	pf.StringArrayVar(&o.branches, "branch", []string{"main"}, "a branch to publish (repeatable)")
 	root.AddCommand(hookCmd(&o), installHookCmd(&o), watchCmd(&o), serveCmd(&o))
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return root
 }
 
 func hookCmd(o *options) *cobra.Command {
@@ -63,12 +68,12 @@ func hookCmd(o *options) *cobra.Command {
 for long: when the bus cannot be reached within --timeout it says so and
 exits 0, and the next push or 'committer watch' publishes what is missing.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
 			if !cmd.Flags().Changed("log-level") {
 				o.log.Level = "warn" // git shows the hook's output to the pusher
 			}
-			log, err := o.log.Logger(os.Stderr, "committer")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "committer")
 			if err != nil {
 				return err
 			}
@@ -187,9 +192,9 @@ func watchCmd(o *options) *cobra.Command {
 instance the bare repository the hook is installed in, to publish pushes made
 while the bus was down).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
-			log, err := o.log.Logger(os.Stderr, "committer")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "committer")
 			if err != nil {
 				return err
 			}

@@ -27,9 +27,9 @@ a commit event exactly as the post-receive hook does it (the mirror of --repo is
 fetched first); an issue comment on a balcony review issue is put on the bus
 (balcony.github.comment) for the approver. GET /healthz answers 200.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
-			log, err := o.log.Logger(os.Stderr, "committer")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "committer")
 			if err != nil {
 				return err
 			}

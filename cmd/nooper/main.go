@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -25,6 +26,13 @@ type options struct {
 }
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the nooper command and its verbs.
+func newRoot() *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "nooper",
@@ -44,12 +52,12 @@ With no --nats-url it starts an embedded NATS server (JetStream, syncing every
 write) that agents, the committer's hook and the nats CLI connect to.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
 			if !cmd.Flags().Changed("branch") {
 				o.nooper.Branches = nil // the config's, else main
 			}
-			return run(ctx, o)
+			return run(ctx, o, cmd.ErrOrStderr())
 		},
 	}
 	pf := root.PersistentFlags()
@@ -63,13 +71,11 @@ write) that agents, the committer's hook and the nats CLI connect to.`,
 	f.StringArrayVar(&o.ignored, "ignore", nil, "Type=title-regexp=purpose: a resource whose changes are known noise (repeatable)")
 	f.StringVar(&o.config, "config", "", "YAML file: branches, ignored_resources (type, title regexp, purpose)")
 	root.AddCommand(showCmd(&o), renoopCmd(&o))
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return root
 }
 
-func run(ctx context.Context, o options) error {
-	log, err := o.log.Logger(os.Stderr, "nooper")
+func run(ctx context.Context, o options, stderr io.Writer) error {
+	log, err := o.log.Logger(stderr, "nooper")
 	if err != nil {
 		return err
 	}

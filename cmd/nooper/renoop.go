@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,7 +25,7 @@ content changes lapse, the others are kept.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			log, err := o.log.Logger(os.Stderr, "nooper")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "nooper")
 			if err != nil {
 				return err
 			}

@@ -30,7 +30,7 @@ unambiguous prefix. It connects to a running bus (--nats-url).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second+wait)
 			defer cancel()
-			log, err := o.log.Logger(os.Stderr, "nooper")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "nooper")
 			if err != nil {
 				return err
 			}

@@ -107,9 +107,9 @@ func (l *LogFlags) Logger(w io.Writer, component string) (zerolog.Logger, error)
 	return zerolog.New(w).Level(level).With().Timestamp().Str("service", component).Logger(), nil
 }
 
-// SignalContext is cancelled on SIGINT or SIGTERM.
-func SignalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// SignalContext is cancelled on SIGINT or SIGTERM, or with parent.
+func SignalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
 // LoadYAML decodes the YAML file at path into v, refusing fields v does
