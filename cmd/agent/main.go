@@ -74,7 +74,8 @@ directory from reported paths, so identical changes group across them).
 		},
 	}
 	fs := cmd.Flags()
-	o.bus.Register(fs, "/var/lib/balcony/agent/nats")
+	o.bus.Client.Register(fs)
+	o.bus.Server.Register(fs, "/var/lib/balcony/agent/nats", daemon.ConnectByDefault)
 	o.log.Register(fs)
 	fs.StringVar(&o.host, "host", "", "this host's name (default: its FQDN)")
 	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/agent", "where the agent keeps its cursor, code mirror and checkouts")
@@ -130,7 +131,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
-	conn, err := o.bus.Connect(ctx, "balcony-agent-"+o.host, log, true)
+	conn, err := o.bus.Connect(ctx, "balcony-agent-"+o.host, log)
 	if err != nil {
 		return err
 	}

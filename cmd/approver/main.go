@@ -95,10 +95,12 @@ revoke commands on the NATS micro-service API.`,
 			return run(ctx, o, cmd.ErrOrStderr())
 		},
 	}
+	// The verbs inherit the client and log flags, not the server's.
 	pf := root.PersistentFlags()
-	o.bus.Register(pf, "/var/lib/balcony/approver/nats")
+	o.bus.Client.Register(pf)
 	o.log.Register(pf)
 	f := root.Flags()
+	o.bus.Server.Register(f, "/var/lib/balcony/approver/nats", daemon.ConnectByDefault)
 	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS and node files; required")
 	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/approver", "where the repository is mirrored")
 	f.StringVar(&o.config, "config", "", "YAML file: admins, teams, logins (email: login), manifest_dirs, module_dirs")
@@ -129,7 +131,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
-	conn, err := o.bus.Connect(ctx, "balcony-approver", log, true)
+	conn, err := o.bus.Connect(ctx, "balcony-approver", log)
 	if err != nil {
 		return err
 	}
@@ -161,7 +163,7 @@ func client(cmd *cobra.Command, o *options) (approver.Client, func(), context.Co
 		cancel()
 		return approver.Client{}, nil, nil, err
 	}
-	conn, err := o.bus.ConnectClient(ctx, "balcony-approver-cli", log)
+	conn, err := o.bus.Client.Connect(ctx, "balcony-approver-cli", log)
 	if err != nil {
 		cancel()
 		return approver.Client{}, nil, nil, err

@@ -21,7 +21,7 @@ import (
 )
 
 type options struct {
-	bus      daemon.BusFlags
+	bus      daemon.ClientFlags
 	log      daemon.LogFlags
 	repoName string
 	branches []string
@@ -50,7 +50,7 @@ or by 'committer watch'.`,
 		SilenceUsage: true,
 	}
 	pf := root.PersistentFlags()
-	o.bus.Register(pf, "/var/lib/balcony/committer/nats")
+	o.bus.Register(pf) // watch and serve add the server flags
 	o.log.Register(pf)
 	pf.StringVar(&o.repoName, "repo-name", "puppet", "the repository's name on the bus (balcony.commit.<name>)")
 	pf.StringArrayVar(&o.branches, "branch", []string{"main"}, "a branch to publish (repeatable)")
@@ -83,8 +83,7 @@ exits 0, and the next push or 'committer watch' publishes what is missing.`,
 			}
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			o.bus.Provision = false
-			conn, err := o.bus.Connect(ctx, "balcony-committer-hook", log, false)
+			conn, err := o.bus.Connect(ctx, "balcony-committer-hook", log)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "balcony: could not reach the bus (%v); %s will be published by the next push or 'committer watch'\n", err, pushedBranches(updates, o.branches))
 				return nil
@@ -184,6 +183,7 @@ directory that is not a bare repository, and a hook it did not write unless
 func watchCmd(o *options) *cobra.Command {
 	var repo, stateDir string
 	var interval time.Duration
+	var server daemon.ServerFlags
 	cmd := &cobra.Command{
 		Use:   "watch --repo URL",
 		Short: "Poll a repository and publish the commits of configured branches",
@@ -202,7 +202,7 @@ while the bus was down).`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.bus.Connect(ctx, "balcony-committer-watch", log, true)
+			conn, err := daemon.BusFlags{Client: o.bus, Server: server}.Connect(ctx, "balcony-committer-watch", log)
 			if err != nil {
 				return err
 			}
@@ -220,6 +220,7 @@ while the bus was down).`,
 	cmd.Flags().StringVar(&repo, "repo", "", "repository URL or local path; required")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "/var/lib/balcony/committer", "where a remote repository is mirrored")
 	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often to poll")
+	server.Register(cmd.Flags(), "/var/lib/balcony/committer/nats", daemon.ConnectByDefault)
 	return cmd
 }
 

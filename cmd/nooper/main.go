@@ -48,8 +48,10 @@ host, groups identical changes across hosts, stores the result in the noops
 bucket and announces it on balcony.event.noop.ready. Hosts that did not answer
 are listed, never dropped. A restarted nooper resumes its collections.
 
-With no --nats-url it starts an embedded NATS server (JetStream, syncing every
-write) that agents, the committer's hook and the nats CLI connect to.`,
+Given no --nats-url (nor $BALCONY_NATS_URL) it starts an embedded NATS server
+(JetStream, syncing every write) on --listen, that agents, the committer's hook
+and the nats CLI connect to; it is the only daemon that embeds the bus by
+default.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := daemon.SignalContext(cmd.Context())
@@ -60,10 +62,12 @@ write) that agents, the committer's hook and the nats CLI connect to.`,
 			return run(ctx, o, cmd.ErrOrStderr())
 		},
 	}
+	// The verbs inherit the client and log flags, not the server's.
 	pf := root.PersistentFlags()
-	o.bus.Register(pf, "/var/lib/balcony/nats")
+	o.bus.Client.Register(pf)
 	o.log.Register(pf)
 	f := root.Flags()
+	o.bus.Server.Register(f, "/var/lib/balcony/nats", daemon.EmbedByDefault)
 	f.StringArrayVar(&o.nooper.Branches, "branch", []string{"main"}, "a branch whose commits are nooped (repeatable)")
 	f.DurationVar(&o.nooper.RunTimeout, "run-timeout", 10*time.Minute, "how long a host has to answer a run before it is asked again")
 	f.DurationVar(&o.nooper.CollectionTimeout, "collection-timeout", 30*time.Minute, "how long a commit's noop waits for all hosts")
@@ -100,7 +104,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		}
 		o.nooper.Delta.Ignored = append(o.nooper.Delta.Ignored, delta.IgnoredResource{Type: parts[0], Title: parts[1], Purpose: parts[2]})
 	}
-	conn, err := o.bus.Connect(ctx, "balcony-nooper", log, true)
+	conn, err := o.bus.Connect(ctx, "balcony-nooper", log)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ content changes lapse, the others are kept.`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.bus.ConnectClient(ctx, "balcony-nooper-renoop", log)
+			conn, err := o.bus.Client.Connect(ctx, "balcony-nooper-renoop", log)
 			if err != nil {
 				return err
 			}

@@ -25,7 +25,8 @@ func showCmd(o *options) *cobra.Command {
 changes with its resource, diff, define type, source file and line and hosts;
 errors per host; withdrawn changes; drift; hosts that did not answer. --json
 prints the same data (docs/review-json.md). The revision is a full sha or an
-unambiguous prefix. It connects to a running bus (--nats-url).`,
+unambiguous prefix. It connects to a running bus: --nats-url, else
+$BALCONY_NATS_URL, else nats://127.0.0.1:4222.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second+wait)
@@ -34,7 +35,7 @@ unambiguous prefix. It connects to a running bus (--nats-url).`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.bus.ConnectClient(ctx, "balcony-nooper-show", log)
+			conn, err := o.bus.Client.Connect(ctx, "balcony-nooper-show", log)
 			if err != nil {
 				return err
 			}
