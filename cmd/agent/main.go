@@ -150,11 +150,8 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("agent failed")
-		return err
-	}
-	return nil
+	// cobra prints the error, once.
+	return a.Run(ctx)
 }
 
 // fqdn is the host's fully qualified name, lower-cased, as Puppet's

@@ -148,11 +148,8 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("approver failed")
-		return err
-	}
-	return nil
+	// cobra prints the error, once.
+	return a.Run(ctx)
 }
 
 // client connects to the bus for one CLI command.

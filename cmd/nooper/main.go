@@ -114,9 +114,6 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := n.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("nooper failed")
-		return err
-	}
-	return nil
+	// cobra prints the error, once.
+	return n.Run(ctx)
 }

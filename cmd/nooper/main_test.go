@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 )
 
 // serverFlags configure the bus a daemon embeds or provisions: a client
@@ -57,5 +61,32 @@ func TestVerbsTakeClientFlagsOnly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A daemon that fails says so once: cobra prints the error, nothing logs it
+// as well.
+func TestFailureIsPrintedOnce(t *testing.T) {
+	srv := bustest.Start(t)
+	// Without COMMITS the nooper starts, then cannot consume.
+	if err := srv.JS.DeleteStream(context.Background(), "COMMITS"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BALCONY_NATS_URL", "")
+	root := newRoot()
+	var stderr bytes.Buffer
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&stderr)
+	root.SetArgs([]string{"--nats-url", srv.URL(), "--provision=false", "--log-format", "json"})
+	// Should the nooper start after all, the deadline stops it (and the
+	// test fails: no error).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "stream not found") {
+		t.Fatalf("got %v, want a failure to consume COMMITS", err)
+	}
+	if n := strings.Count(stderr.String(), err.Error()); n != 1 {
+		t.Errorf("the error is printed %d times:\n%s", n, stderr.String())
 	}
 }
