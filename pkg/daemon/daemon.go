@@ -13,12 +13,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 )
 
-// LogFlags choose the log level and format.
+// LogFlags choose the log level and format. The console format is
+// coloured on a terminal only.
 type LogFlags struct {
 	Level  string
 	Format string
@@ -42,11 +44,18 @@ func (l *LogFlags) Logger(w io.Writer, component string) (zerolog.Logger, error)
 	switch l.Format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !terminal(w)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("--log-format %q: want console or json", l.Format)
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Str("service", component).Logger(), nil
+}
+
+// terminal tells whether w is a terminal: in a file or a pipe, colours
+// would be escape codes for the reader to wade through.
+func terminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 // SignalContext is cancelled on SIGINT or SIGTERM, or with parent.
