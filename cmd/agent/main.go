@@ -19,9 +19,8 @@ import (
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/puppet"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
-
-var version = "dev"
 
 type options struct {
 	bus        daemon.BusFlags
@@ -66,6 +65,7 @@ directory from reported paths, so identical changes group across them).
 		Example: `  agent --nats-url nats://bus:4222 --repo https://git.example.com/puppet.git
   agent --nats-url nats://127.0.0.1:4222 --host fozzie.example.com \
         --state-dir /tmp/fozzie --repo /srv/git/puppet.git --root /tmp/fozzie/root`,
+		Version:      version.String(),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := daemon.SignalContext(cmd.Context())
@@ -145,7 +145,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	}
 	a, err := agent.New(ctx, conn, agent.Options{
 		Host: o.host, StateDir: o.stateDir, Executor: exec, Prefetcher: mirror,
-		Heartbeat: o.heartbeat, Poll: o.fetchEvery, Version: version, Log: log,
+		Heartbeat: o.heartbeat, Poll: o.fetchEvery, Version: version.String(), Log: log,
 	})
 	if err != nil {
 		return err

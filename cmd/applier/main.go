@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 func main() {
@@ -23,6 +25,7 @@ func newRoot() *cobra.Command {
 approved, set by set (canaries, then all), halting when a set fails past its
 threshold; its progress lives in the rollout bucket so that it resumes. It is
 not built yet: see docs/.`,
+		Version:      version.String(),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return errors.New("applier is not built yet; see --help")

@@ -17,6 +17,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/github"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
@@ -88,6 +89,7 @@ re-noop changes a group, its approvals lapse and its owners are asked again.
 It announces balcony.event.approval.needed, .granted, .lapsed and .complete,
 keeps its state in the approvals bucket, and answers the status, approve and
 revoke commands on the NATS micro-service API.`,
+		Version:      version.String(),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := daemon.SignalContext(cmd.Context())
@@ -140,7 +142,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := approver.Options{Code: mirror, Config: cfg, Log: log, GitHubPoll: o.gh.poll}
+	opts := approver.Options{Code: mirror, Config: cfg, Log: log, GitHubPoll: o.gh.poll, Version: version.String()}
 	if gh != nil {
 		opts.GitHub = gh
 	}

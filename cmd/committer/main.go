@@ -18,6 +18,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/committer"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
@@ -47,6 +48,7 @@ not a branch is logged and skipped.
 What was published is remembered as refs/balcony/published/<branch> inside the
 repository, so a push made while the bus is down is published by the next push
 or by 'committer watch'.`,
+		Version:      version.String(),
 		SilenceUsage: true,
 	}
 	pf := root.PersistentFlags()

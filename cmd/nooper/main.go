@@ -15,6 +15,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/nooper"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
@@ -52,6 +53,7 @@ Given no --nats-url (nor $BALCONY_NATS_URL) it starts an embedded NATS server
 (JetStream, syncing every write) on --listen, that agents, the committer's hook
 and the nats CLI connect to; it is the only daemon that embeds the bus by
 default.`,
+		Version:      version.String(),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := daemon.SignalContext(cmd.Context())
@@ -110,6 +112,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	}
 	defer conn.Close()
 	o.nooper.Log = log
+	o.nooper.Version = version.String()
 	n, err := nooper.New(ctx, conn, o.nooper)
 	if err != nil {
 		return err
