@@ -2,13 +2,18 @@
 # runs every test (unit and end to end, with real Puppet and NATS).
 GO ?= go
 BIN := bin
+# The version every command reports (pkg/version): the nearest v* tag as git
+# describes it (v1.2.3-4-gabcdef-dirty); without a tag, Go's own stamp of the
+# commit.
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
+LDFLAGS := -X github.com/balcony-dev/balcony/pkg/version.Version=$(VERSION)
 
 .PHONY: all build test unit e2e demo lint bench compose-check clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 test: build
 	./scripts/ensure-puppet.sh

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,9 +19,8 @@ import (
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/puppet"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
-
-var version = "dev"
 
 type options struct {
 	bus        daemon.BusFlags
@@ -37,6 +37,13 @@ type options struct {
 }
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the agent command.
+func newRoot() *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
 		Use:   "agent --repo URL [flags]",
@@ -64,6 +71,7 @@ interpolate); without one, manifests and modules. --manifest and
 		Example: `  agent --nats-url nats://bus:4222 --repo https://git.example.com/puppet.git
   agent --nats-url nats://127.0.0.1:4222 --host fozzie.example.com \
         --state-dir /tmp/fozzie --repo /srv/git/puppet.git --root /tmp/fozzie/root`,
+		Version:      version.String(),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// An empty value would silently mean "from environment.conf".
@@ -72,13 +80,14 @@ interpolate); without one, manifests and modules. --manifest and
 					return fmt.Errorf("--%s is empty: leave it out to use environment.conf", name)
 				}
 			}
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
-			return run(ctx, o)
+			return run(ctx, o, cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
-	o.bus.Register(fs, "/var/lib/balcony/agent/nats")
+	o.bus.Client.Register(fs)
+	o.bus.Server.Register(fs, "/var/lib/balcony/agent/nats", daemon.ConnectByDefault)
 	o.log.Register(fs)
 	fs.StringVar(&o.host, "host", "", "this host's name (default: its FQDN)")
 	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/agent", "where the agent keeps its cursor, code mirror and checkouts")
@@ -95,13 +104,11 @@ interpolate); without one, manifests and modules. --manifest and
 	fs.StringVar(&o.puppet.Manifest, "manifest", "", "manifest file or directory inside the checkout; overrides environment.conf (default: the checkout's environment.conf, else manifests)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "how often the host record is refreshed")
 	fs.DurationVar(&o.fetchEvery, "poll", time.Minute, "how often to check for runs without a live message (safety net)")
-	if err := cmd.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return cmd
 }
 
-func run(ctx context.Context, o options) error {
-	log, err := o.log.Logger(os.Stderr, "agent")
+func run(ctx context.Context, o options, stderr io.Writer) error {
+	log, err := o.log.Logger(stderr, "agent")
 	if err != nil {
 		return err
 	}
@@ -136,7 +143,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
-	conn, err := o.bus.Connect(ctx, "balcony-agent-"+o.host, log, true)
+	conn, err := o.bus.Connect(ctx, "balcony-agent-"+o.host, log)
 	if err != nil {
 		return err
 	}
@@ -150,16 +157,13 @@ func run(ctx context.Context, o options) error {
 	}
 	a, err := agent.New(ctx, conn, agent.Options{
 		Host: o.host, StateDir: o.stateDir, Executor: exec, Prefetcher: mirror,
-		Heartbeat: o.heartbeat, Poll: o.fetchEvery, Version: version, Log: log,
+		Heartbeat: o.heartbeat, Poll: o.fetchEvery, Version: version.String(), Log: log,
 	})
 	if err != nil {
 		return err
 	}
-	if err := a.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("agent failed")
-		return err
-	}
-	return nil
+	// cobra prints the error, once.
+	return a.Run(ctx)
 }
 
 // fqdn is the host's fully qualified name, lower-cased, as Puppet's

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/github"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
@@ -62,6 +64,13 @@ func (g githubFlags) client() (*github.Client, error) {
 }
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the approver command and its verbs.
+func newRoot() *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "approver",
@@ -88,17 +97,20 @@ re-noop changes a group, its approvals lapse and its owners are asked again.
 It announces balcony.event.approval.needed, .granted, .lapsed and .complete,
 keeps its state in the approvals bucket, and answers the status, approve and
 revoke commands on the NATS micro-service API.`,
+		Version:      version.String(),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
-			return run(ctx, o)
+			return run(ctx, o, cmd.ErrOrStderr())
 		},
 	}
+	// The verbs inherit the client and log flags, not the server's.
 	pf := root.PersistentFlags()
-	o.bus.Register(pf, "/var/lib/balcony/approver/nats")
+	o.bus.Client.Register(pf)
 	o.log.Register(pf)
 	f := root.Flags()
+	o.bus.Server.Register(f, "/var/lib/balcony/approver/nats", daemon.ConnectByDefault)
 	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS and node files; required")
 	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/approver", "where the repository is mirrored")
 	f.StringVar(&o.config, "config", "", "YAML file: admins, teams, logins (email: login), manifest_dirs and module_dirs (overriding the repository's environment.conf)")
@@ -110,13 +122,11 @@ revoke commands on the NATS micro-service API.`,
 	f.StringVar(&o.gh.appKeyFile, "github-app-key-file", "", "GitHub App private key (PEM)")
 	f.DurationVar(&o.gh.poll, "github-poll", time.Minute, "how often open review issues are read for approvals (the fallback for lost webhooks)")
 	root.AddCommand(statusCmd(&o), approveCmd(&o), revokeCmd(&o))
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return root
 }
 
-func run(ctx context.Context, o options) error {
-	log, err := o.log.Logger(os.Stderr, "approver")
+func run(ctx context.Context, o options, stderr io.Writer) error {
+	log, err := o.log.Logger(stderr, "approver")
 	if err != nil {
 		return err
 	}
@@ -131,7 +141,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
-	conn, err := o.bus.Connect(ctx, "balcony-approver", log, true)
+	conn, err := o.bus.Connect(ctx, "balcony-approver", log)
 	if err != nil {
 		return err
 	}
@@ -140,7 +150,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	opts := approver.Options{Code: mirror, Config: cfg, Log: log, GitHubPoll: o.gh.poll}
+	opts := approver.Options{Code: mirror, Config: cfg, Log: log, GitHubPoll: o.gh.poll, Version: version.String()}
 	if gh != nil {
 		opts.GitHub = gh
 	}
@@ -148,22 +158,19 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("approver failed")
-		return err
-	}
-	return nil
+	// cobra prints the error, once.
+	return a.Run(ctx)
 }
 
 // client connects to the bus for one CLI command.
 func client(cmd *cobra.Command, o *options) (approver.Client, func(), context.Context, error) {
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-	log, err := o.log.Logger(os.Stderr, "approver")
+	log, err := o.log.Logger(cmd.ErrOrStderr(), "approver")
 	if err != nil {
 		cancel()
 		return approver.Client{}, nil, nil, err
 	}
-	conn, err := o.bus.ConnectClient(ctx, "balcony-approver-cli", log)
+	conn, err := o.bus.Client.Connect(ctx, "balcony-approver-cli", log)
 	if err != nil {
 		cancel()
 		return approver.Client{}, nil, nil, err

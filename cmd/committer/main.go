@@ -18,16 +18,24 @@ import (
 	"github.com/balcony-dev/balcony/pkg/committer"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
-	bus      daemon.BusFlags
+	bus      daemon.ClientFlags
 	log      daemon.LogFlags
 	repoName string
 	branches []string
 }
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the committer command and its verbs.
+func newRoot() *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "committer",
@@ -40,17 +48,16 @@ not a branch is logged and skipped.
 What was published is remembered as refs/balcony/published/<branch> inside the
 repository, so a push made while the bus is down is published by the next push
 or by 'committer watch'.`,
+		Version:      version.String(),
 		SilenceUsage: true,
 	}
 	pf := root.PersistentFlags()
-	o.bus.Register(pf, "/var/lib/balcony/committer/nats")
+	o.bus.Register(pf) // watch and serve add the server flags
 	o.log.Register(pf)
 	pf.StringVar(&o.repoName, "repo-name", "puppet", "the repository's name on the bus (balcony.commit.<name>)")
 	pf.StringArrayVar(&o.branches, "branch", []string{"main"}, "a branch to publish (repeatable)")
 	root.AddCommand(hookCmd(&o), installHookCmd(&o), watchCmd(&o), serveCmd(&o))
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return root
 }
 
 func hookCmd(o *options) *cobra.Command {
@@ -63,12 +70,12 @@ func hookCmd(o *options) *cobra.Command {
 for long: when the bus cannot be reached within --timeout it says so and
 exits 0, and the next push or 'committer watch' publishes what is missing.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
 			if !cmd.Flags().Changed("log-level") {
 				o.log.Level = "warn" // git shows the hook's output to the pusher
 			}
-			log, err := o.log.Logger(os.Stderr, "committer")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "committer")
 			if err != nil {
 				return err
 			}
@@ -78,8 +85,7 @@ exits 0, and the next push or 'committer watch' publishes what is missing.`,
 			}
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			o.bus.Provision = false
-			conn, err := o.bus.Connect(ctx, "balcony-committer-hook", log, false)
+			conn, err := o.bus.Connect(ctx, "balcony-committer-hook", log)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "balcony: could not reach the bus (%v); %s will be published by the next push or 'committer watch'\n", err, pushedBranches(updates, o.branches))
 				return nil
@@ -179,6 +185,7 @@ directory that is not a bare repository, and a hook it did not write unless
 func watchCmd(o *options) *cobra.Command {
 	var repo, stateDir string
 	var interval time.Duration
+	var server daemon.ServerFlags
 	cmd := &cobra.Command{
 		Use:   "watch --repo URL",
 		Short: "Poll a repository and publish the commits of configured branches",
@@ -187,9 +194,9 @@ func watchCmd(o *options) *cobra.Command {
 instance the bare repository the hook is installed in, to publish pushes made
 while the bus was down).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
-			log, err := o.log.Logger(os.Stderr, "committer")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "committer")
 			if err != nil {
 				return err
 			}
@@ -197,7 +204,7 @@ while the bus was down).`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.bus.Connect(ctx, "balcony-committer-watch", log, true)
+			conn, err := daemon.BusFlags{Client: o.bus, Server: server}.Connect(ctx, "balcony-committer-watch", log)
 			if err != nil {
 				return err
 			}
@@ -215,6 +222,7 @@ while the bus was down).`,
 	cmd.Flags().StringVar(&repo, "repo", "", "repository URL or local path; required")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "/var/lib/balcony/committer", "where a remote repository is mirrored")
 	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often to poll")
+	server.Register(cmd.Flags(), "/var/lib/balcony/committer/nats", daemon.ConnectByDefault)
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 
 func serveCmd(o *options) *cobra.Command {
 	var listen, repo, stateDir, secretFile, githubRepo string
+	var server daemon.ServerFlags
 	cmd := &cobra.Command{
 		Use:   "serve --repo URL --github-repo owner/name --webhook-secret-file FILE",
 		Short: "Receive GitHub webhooks: pushes become commit events, issue comments go to the approver",
@@ -27,9 +28,9 @@ a commit event exactly as the post-receive hook does it (the mirror of --repo is
 fetched first); an issue comment on a balcony review issue is put on the bus
 (balcony.github.comment) for the approver. GET /healthz answers 200.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
-			log, err := o.log.Logger(os.Stderr, "committer")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "committer")
 			if err != nil {
 				return err
 			}
@@ -52,7 +53,7 @@ fetched first); an issue comment on a balcony review issue is put on the bus
 			if !mirrored { // a local repository is read in place
 				fetch = func(context.Context) error { return nil }
 			}
-			conn, err := o.bus.Connect(ctx, "balcony-committer-serve", log, true)
+			conn, err := daemon.BusFlags{Client: o.bus, Server: server}.Connect(ctx, "balcony-committer-serve", log)
 			if err != nil {
 				return err
 			}
@@ -90,5 +91,6 @@ fetched first); an issue comment on a balcony review issue is put on the bus
 	f.StringVar(&stateDir, "state-dir", "/var/lib/balcony/committer", "where a remote repository is mirrored")
 	f.StringVar(&secretFile, "webhook-secret-file", "", "file holding the webhook's secret; required")
 	f.StringVar(&githubRepo, "github-repo", "", "the GitHub repository (owner/name) whose deliveries are accepted; required")
+	server.Register(f, "/var/lib/balcony/committer/nats", daemon.ConnectByDefault)
 	return cmd
 }

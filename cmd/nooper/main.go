@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/nooper"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
@@ -25,6 +27,13 @@ type options struct {
 }
 
 func main() {
+	if err := newRoot().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRoot builds the nooper command and its verbs.
+func newRoot() *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "nooper",
@@ -40,22 +49,27 @@ host, groups identical changes across hosts, stores the result in the noops
 bucket and announces it on balcony.event.noop.ready. Hosts that did not answer
 are listed, never dropped. A restarted nooper resumes its collections.
 
-With no --nats-url it starts an embedded NATS server (JetStream, syncing every
-write) that agents, the committer's hook and the nats CLI connect to.`,
+Given no --nats-url (nor $BALCONY_NATS_URL) it starts an embedded NATS server
+(JetStream, syncing every write) on --listen, that agents, the committer's hook
+and the nats CLI connect to; it is the only daemon that embeds the bus by
+default.`,
+		Version:      version.String(),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := daemon.SignalContext()
+			ctx, stop := daemon.SignalContext(cmd.Context())
 			defer stop()
 			if !cmd.Flags().Changed("branch") {
 				o.nooper.Branches = nil // the config's, else main
 			}
-			return run(ctx, o)
+			return run(ctx, o, cmd.ErrOrStderr())
 		},
 	}
+	// The verbs inherit the client and log flags, not the server's.
 	pf := root.PersistentFlags()
-	o.bus.Register(pf, "/var/lib/balcony/nats")
+	o.bus.Client.Register(pf)
 	o.log.Register(pf)
 	f := root.Flags()
+	o.bus.Server.Register(f, "/var/lib/balcony/nats", daemon.EmbedByDefault)
 	f.StringArrayVar(&o.nooper.Branches, "branch", []string{"main"}, "a branch whose commits are nooped (repeatable)")
 	f.DurationVar(&o.nooper.RunTimeout, "run-timeout", 10*time.Minute, "how long a host has to answer a run before it is asked again")
 	f.DurationVar(&o.nooper.CollectionTimeout, "collection-timeout", 30*time.Minute, "how long a commit's noop waits for all hosts")
@@ -63,13 +77,11 @@ write) that agents, the committer's hook and the nats CLI connect to.`,
 	f.StringArrayVar(&o.ignored, "ignore", nil, "Type=title-regexp=purpose: a resource whose changes are known noise (repeatable)")
 	f.StringVar(&o.config, "config", "", "YAML file: branches, ignored_resources (type, title regexp, purpose)")
 	root.AddCommand(showCmd(&o), renoopCmd(&o))
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return root
 }
 
-func run(ctx context.Context, o options) error {
-	log, err := o.log.Logger(os.Stderr, "nooper")
+func run(ctx context.Context, o options, stderr io.Writer) error {
+	log, err := o.log.Logger(stderr, "nooper")
 	if err != nil {
 		return err
 	}
@@ -94,19 +106,17 @@ func run(ctx context.Context, o options) error {
 		}
 		o.nooper.Delta.Ignored = append(o.nooper.Delta.Ignored, delta.IgnoredResource{Type: parts[0], Title: parts[1], Purpose: parts[2]})
 	}
-	conn, err := o.bus.Connect(ctx, "balcony-nooper", log, true)
+	conn, err := o.bus.Connect(ctx, "balcony-nooper", log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	o.nooper.Log = log
+	o.nooper.Version = version.String()
 	n, err := nooper.New(ctx, conn, o.nooper)
 	if err != nil {
 		return err
 	}
-	if err := n.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("nooper failed")
-		return err
-	}
-	return nil
+	// cobra prints the error, once.
+	return n.Run(ctx)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,11 +22,11 @@ content changes lapse, the others are kept.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			log, err := o.log.Logger(os.Stderr, "nooper")
+			log, err := o.log.Logger(cmd.ErrOrStderr(), "nooper")
 			if err != nil {
 				return err
 			}
-			conn, err := o.bus.ConnectClient(ctx, "balcony-nooper-renoop", log)
+			conn, err := o.bus.Client.Connect(ctx, "balcony-nooper-renoop", log)
 			if err != nil {
 				return err
 			}

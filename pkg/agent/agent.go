@@ -18,6 +18,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 // Executor performs one run. It never fails: a run that cannot happen is a
@@ -52,7 +53,9 @@ type Options struct {
 	Heartbeat time.Duration
 	// Poll is how often the agent checks RUNS even without a live
 	// message, as a safety net; default 1 minute.
-	Poll    time.Duration
+	Poll time.Duration
+	// Version is recorded in the host record; default the build's
+	// (version.String).
 	Version string
 	Log     zerolog.Logger
 	// Now is the clock; default time.Now.
@@ -146,6 +149,9 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Agent, error) {
 	}
 	if o.Poll == 0 {
 		o.Poll = time.Minute
+	}
+	if o.Version == "" {
+		o.Version = version.String()
 	}
 	if o.Now == nil {
 		o.Now = time.Now

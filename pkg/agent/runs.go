@@ -106,7 +106,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 			return false
 		}
 		a.beat(ctx, "")
-		ev := log.Info().Str("outcome", res.Outcome).Dur("took", res.FinishedAt.Sub(res.StartedAt)).Float64("puppet_seconds", res.PuppetSeconds)
+		ev := log.Info().Str("outcome", res.Outcome).Float64("took_seconds", res.FinishedAt.Sub(res.StartedAt).Seconds()).Float64("puppet_seconds", res.PuppetSeconds)
 		if res.Report != nil {
 			ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)
 			if res.Outcome != protocol.OutcomeDone || res.Report.Failed {

@@ -21,6 +21,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 // CodeReader reads files of the Puppet repository at a revision.
@@ -42,10 +43,12 @@ type Options struct {
 	// GitHubPoll is how often open review issues are read for approvals
 	// that a lost webhook did not bring; default 1 minute.
 	GitHubPoll time.Duration
-	Version    string
-	Log        zerolog.Logger
-	Now        func() time.Time
-	Durable    string // consumer name; default "approver"
+	// Version is reported on the micro-service API; default the build's
+	// (version.String).
+	Version string
+	Log     zerolog.Logger
+	Now     func() time.Time
+	Durable string // consumer name; default "approver"
 }
 
 // Approver is the service. Create it with New, start it with Run.
@@ -74,7 +77,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
 		o.Durable = "approver"
 	}
 	if o.Version == "" {
-		o.Version = "0.1.0"
+		o.Version = version.String()
 	}
 	if o.GitHubPoll == 0 {
 		o.GitHubPoll = time.Minute

@@ -133,7 +133,7 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 	}
 	nc, err := nats.Connect(url, nopts...)
 	for wait := time.Second; err != nil && opts.WaitForServer; wait = min(2*wait, 30*time.Second) {
-		log.Warn().Err(err).Str("url", url).Dur("retry_in", wait).Msg("waiting for the bus")
+		log.Warn().Err(err).Str("url", url).Float64("retry_in_seconds", wait.Seconds()).Msg("waiting for the bus")
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("%w (last: %v)", ctx.Err(), err)

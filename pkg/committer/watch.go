@@ -20,7 +20,7 @@ func Watch(ctx context.Context, c *Committer, repo *gitrepo.Repo, interval time.
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	log := c.log.With().Bool("fetch", fetch).Dur("interval", interval).Logger()
+	log := c.log.With().Bool("fetch", fetch).Float64("interval_seconds", interval.Seconds()).Logger()
 	log.Info().Msg("watching")
 	timer := time.NewTimer(0)
 	defer timer.Stop()

@@ -2,21 +2,14 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
-	"github.com/balcony-dev/balcony"
-	"github.com/balcony-dev/balcony/pkg/bus"
-	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 )
 
@@ -97,151 +90,6 @@ func TestLogFlagsDefaults(t *testing.T) {
 	}
 	if l.Level != "trace" || l.Format != "json" {
 		t.Fatalf("parsed %+v", l)
-	}
-}
-
-func TestBusFlagsRegister(t *testing.T) {
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		want daemon.BusFlags
-	}{
-		{"defaults", nil, nil,
-			daemon.BusFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}},
-		{"env", map[string]string{"BALCONY_NATS_URL": "nats://bus:4222", "BALCONY_NATS_CREDS": "/etc/balcony.creds"}, nil,
-			daemon.BusFlags{URL: "nats://bus:4222", Creds: "/etc/balcony.creds", DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}},
-		{"flags win over env", map[string]string{"BALCONY_NATS_URL": "nats://bus:4222"}, []string{"--nats-url=nats://other:4222"},
-			daemon.BusFlags{URL: "nats://other:4222", DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}},
-		{"all flags", nil, []string{"--data-dir=/d", "--listen=0.0.0.0:4333", "--no-sync-always", "--provision=false"},
-			daemon.BusFlags{DataDir: "/d", Listen: "0.0.0.0:4333", NoSync: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("BALCONY_NATS_URL", "")
-			t.Setenv("BALCONY_NATS_CREDS", "")
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			var b daemon.BusFlags
-			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-			b.Register(fs, "/var/lib/balcony")
-			if err := fs.Parse(tt.args); err != nil {
-				t.Fatal(err)
-			}
-			if b != tt.want {
-				t.Errorf("got %+v, want %+v", b, tt.want)
-			}
-		})
-	}
-}
-
-func TestConnectClient(t *testing.T) {
-	srv := bustest.Start(t)
-	ctx := context.Background()
-	t.Run("by URL", func(t *testing.T) {
-		b := daemon.BusFlags{URL: srv.URL(), Provision: true}
-		c, err := b.ConnectClient(ctx, "show", zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if c.Embedded() {
-			t.Error("a client started a server")
-		}
-		if _, err := c.JS.Stream(ctx, "RUNS"); err != nil {
-			t.Errorf("client does not see the streams: %v", err)
-		}
-		if !b.Provision {
-			t.Error("ConnectClient changed the caller's flags")
-		}
-	})
-	t.Run("by listen address", func(t *testing.T) {
-		b := daemon.BusFlags{Listen: strings.TrimPrefix(srv.URL(), "nats://")}
-		c, err := b.ConnectClient(ctx, "status", zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if c.URL() != srv.URL() {
-			t.Errorf("connected to %s, want %s", c.URL(), srv.URL())
-		}
-	})
-	t.Run("dead port fails at once", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		// The second never starts a server, even with a data dir.
-		for _, b := range []daemon.BusFlags{{URL: "nats://" + addr}, {Listen: addr, DataDir: t.TempDir()}} {
-			start := time.Now()
-			c, err := b.ConnectClient(ctx, "status", zerolog.Nop())
-			if err == nil {
-				c.Close()
-				t.Fatalf("%+v: connected to a dead port", b)
-			}
-			if !strings.Contains(err.Error(), addr) {
-				t.Errorf("error %q does not name %s", err, addr)
-			}
-			if d := time.Since(start); d > 900*time.Millisecond {
-				t.Errorf("failing took %s", d)
-			}
-		}
-	})
-}
-
-func TestConnectEmbeddedProvisions(t *testing.T) {
-	ctx := context.Background()
-	tests := []struct {
-		name      string
-		provision bool
-		noSync    bool
-	}{
-		{"provision", true, false},
-		{"provision without sync", true, true},
-		{"no provision", false, false},
-	}
-	decl, err := bus.ParseDeclaration(balcony.StreamsYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := daemon.BusFlags{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Provision: tt.provision, NoSync: tt.noSync}
-			c, err := b.Connect(ctx, "balcony", zerolog.Nop(), true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
-			if !c.Embedded() {
-				t.Fatal("no embedded server without a URL")
-			}
-			info, err := bustest.Client(t, c).JS.AccountInfo(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := 0
-			if tt.provision {
-				want = len(decl.Streams) + len(decl.KV)
-			}
-			if info.Streams != want {
-				t.Fatalf("%d streams, want %d", info.Streams, want)
-			}
-			if !tt.provision {
-				return
-			}
-			for _, s := range decl.Streams {
-				st, err := c.JS.Stream(ctx, s.Name)
-				if err != nil {
-					t.Fatalf("stream %s: %v", s.Name, err)
-				}
-				if got := st.CachedInfo().Config; got.MaxAge != s.MaxAge || got.Duplicates != s.DuplicateWindow {
-					t.Errorf("stream %s: max age %s dup %s, want %s %s", s.Name, got.MaxAge, got.Duplicates, s.MaxAge, s.DuplicateWindow)
-				}
-			}
-		})
 	}
 }
 

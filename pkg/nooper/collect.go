@@ -312,7 +312,7 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 	if err := n.store.saveCollection(ctx, c); err != nil {
 		return err
 	}
-	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Dur("took", now.Sub(c.Started)).Msg("noop ready")
+	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Float64("took_seconds", now.Sub(c.Started).Seconds()).Msg("noop ready")
 	return n.announceReady(ctx, c)
 }
 

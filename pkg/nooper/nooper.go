@@ -16,6 +16,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/review"
+	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 // Options configures the nooper. The zero value works; defaults are set in
@@ -45,7 +46,8 @@ type Options struct {
 	Log     zerolog.Logger
 	Now     func() time.Time
 	Durable string // consumer name prefix; default "nooper"
-	// Version is reported on the micro-service API.
+	// Version is reported on the micro-service API; default the build's
+	// (version.String).
 	Version string
 }
 
@@ -106,7 +108,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 		o.Durable = "nooper"
 	}
 	if o.Version == "" {
-		o.Version = "0.1.0"
+		o.Version = version.String()
 	}
 	st, err := openStore(ctx, conn.JS)
 	if err != nil {

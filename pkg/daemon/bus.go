@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+)
+
+// DefaultURL is where commands look for the bus when neither --nats-url nor
+// $BALCONY_NATS_URL says: the nooper's embedded server on its default
+// --listen address.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// ClientFlags say how to reach a running bus. Every command has them; the
+// one-shot verbs (show, status, approve, the hook) have nothing else.
+type ClientFlags struct {
+	// URL is empty when neither the flag nor the environment gave one.
+	URL   string
+	Creds string
+}
+
+// Register adds --nats-url and --nats-creds to fs, defaulting to
+// $BALCONY_NATS_URL and $BALCONY_NATS_CREDS.
+func (c *ClientFlags) Register(fs *pflag.FlagSet) {
+	fs.StringVar(&c.URL, "nats-url", os.Getenv("BALCONY_NATS_URL"), "NATS server URL(s), comma-separated (env BALCONY_NATS_URL; "+DefaultURL+" when both are empty)")
+	fs.StringVar(&c.Creds, "nats-creds", os.Getenv("BALCONY_NATS_CREDS"), "NATS credentials file (env BALCONY_NATS_CREDS)")
+}
+
+// Address is the URL(s) to connect to: URL, else DefaultURL.
+func (c ClientFlags) Address() string {
+	if c.URL == "" {
+		return DefaultURL
+	}
+	return c.URL
+}
+
+// Connect connects a one-shot command to the running bus at Address. It
+// never starts a server nor provisions, and fails at once, naming the
+// URL, when nobody answers.
+func (c ClientFlags) Connect(ctx context.Context, name string, log zerolog.Logger) (*bus.Conn, error) {
+	return bus.Connect(ctx, bus.Options{URL: c.Address(), Name: name, CredsFile: c.Creds, Log: log})
+}
+
+// Embedding says what a daemon does when it is given no URL.
+type Embedding bool
+
+const (
+	// ConnectByDefault daemons connect to DefaultURL unless --embedded:
+	// a forgotten --nats-url must not leave one alone on a bus of its own.
+	ConnectByDefault Embedding = false
+	// EmbedByDefault daemons (the nooper) start the embedded server unless
+	// given a URL.
+	EmbedByDefault Embedding = true
+)
+
+// ServerFlags are a daemon's own bus flags: whether it embeds the server,
+// how that server stores and listens, and whether the daemon provisions
+// streams.yaml.
+type ServerFlags struct {
+	Embedded  bool
+	DataDir   string
+	Listen    string
+	NoSync    bool
+	Provision bool
+	// Default is what a daemon given no URL and no --embedded does.
+	Default Embedding
+}
+
+// Register adds the server flags to fs. defaultDataDir is where an embedded
+// server keeps its data.
+func (s *ServerFlags) Register(fs *pflag.FlagSet, defaultDataDir string, def Embedding) {
+	s.Default = def
+	usage := "start an embedded NATS server (on --listen, data in --data-dir) instead of connecting to --nats-url"
+	if def == EmbedByDefault {
+		usage += " (the default when no URL is given)"
+	}
+	fs.BoolVar(&s.Embedded, "embedded", false, usage)
+	fs.StringVar(&s.DataDir, "data-dir", defaultDataDir, "embedded server: JetStream data directory")
+	fs.StringVar(&s.Listen, "listen", "127.0.0.1:4222", "embedded server: address for clients and the nats CLI")
+	fs.BoolVar(&s.NoSync, "no-sync-always", false, "embedded server: let JetStream sync every 2 minutes instead of on every write (faster, loses acknowledged writes on power failure)")
+	fs.BoolVar(&s.Provision, "provision", true, "create or update the streams and buckets of streams.yaml at start")
+}
+
+// BusFlags are a daemon's bus flags: the client's, which its verbs share,
+// and the server's, which are its own.
+type BusFlags struct {
+	Client ClientFlags
+	Server ServerFlags
+}
+
+// errEmbeddedWithURL refuses a command line that both names a bus and asks
+// for a new one.
+var errEmbeddedWithURL = errors.New("--embedded starts a bus of its own: give no --nats-url (nor $BALCONY_NATS_URL) with it")
+
+// Target says where the daemon's bus is: its own embedded server (embed),
+// or the server(s) at url.
+func (b BusFlags) Target() (url string, embed bool, err error) {
+	switch {
+	case b.Server.Embedded && b.Client.URL != "":
+		return "", false, errEmbeddedWithURL
+	case b.Server.Embedded, b.Client.URL == "" && b.Server.Default == EmbedByDefault:
+		return "", true, nil
+	default:
+		return b.Client.Address(), false, nil
+	}
+}
+
+// Connect connects the daemon to its bus, or starts the embedded server,
+// and provisions. It waits for an external bus to come up, logging where
+// it looks, until ctx ends.
+func (b BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) (*bus.Conn, error) {
+	url, embed, err := b.Target()
+	if err != nil {
+		return nil, err
+	}
+	opts := bus.Options{URL: url, Name: name, CredsFile: b.Client.Creds, Log: log, WaitForServer: true}
+	if embed {
+		opts.Embedded = bus.EmbeddedOptions{DataDir: b.Server.DataDir, Listen: b.Server.Listen}
+		if b.Server.NoSync {
+			opts.Embedded.SyncInterval = 2 * time.Minute
+		}
+	}
+	conn, err := bus.Connect(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !embed {
+		// The embedded server announces itself; an external bus is named here.
+		log.Info().Str("url", conn.URL()).Msg("connected to the bus")
+	}
+	if b.Server.Provision {
+		if err := bus.ProvisionDeclared(ctx, conn.JS); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
+}
