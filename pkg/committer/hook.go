@@ -81,7 +81,7 @@ func installHook(bareRepo string, h HookConfig) error {
 	if err := os.MkdirAll(hooks, 0o755); err != nil {
 		return err
 	}
-	return writeExecutable(path, []byte(hookScript(exe, h.Args)))
+	return gitrepo.WriteFileAtomic(path, []byte(hookScript(exe, h.Args)), 0o755)
 }
 
 // hookScript is the hook's text.
@@ -98,30 +98,4 @@ func hookScript(exe string, args []string) string {
 // and reopens them.
 func shQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// writeExecutable writes data to a temporary file beside path, makes it
-// 0755 and renames it over path.
-func writeExecutable(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name()) // the write error matters more
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o755); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -162,7 +162,7 @@ func (r *Repo) setRemote(url string) error {
 		if err != nil {
 			return err
 		}
-		return writeFileAtomic(filepath.Join(r.path, "config"), data, 0o644)
+		return WriteFileAtomic(filepath.Join(r.path, "config"), data, 0o644)
 	})
 }
 

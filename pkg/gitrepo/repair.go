@@ -115,7 +115,7 @@ func repair(dir string) ([]string, error) {
 		return fixes, err
 	}
 	if _, perr := config.ReadConfig(bytes.NewReader(data)); err == nil && (len(bytes.TrimSpace(data)) == 0 || perr != nil) {
-		if err := writeFileAtomic(cfg, []byte("[core]\n\trepositoryformatversion = 0\n\tbare = true\n"), 0o644); err != nil {
+		if err := WriteFileAtomic(cfg, []byte("[core]\n\trepositoryformatversion = 0\n\tbare = true\n"), 0o644); err != nil {
 			return fixes, err
 		}
 		fixes = append(fixes, fmt.Sprintf("rewrote config: it held %q", data))
@@ -198,7 +198,7 @@ func rebuildIndex(pack, idx string, sum plumbing.Hash) error {
 	if _, err := idxfile.NewEncoder(&buf).Encode(index); err != nil {
 		return err
 	}
-	return writeFileAtomic(idx, buf.Bytes(), 0o444) // as go-git leaves packs and indexes
+	return WriteFileAtomic(idx, buf.Bytes(), 0o444) // as go-git leaves packs and indexes
 }
 
 // repairRefs removes the loose ref files under dir/refs that hold no ref:
@@ -255,36 +255,6 @@ func verify(dir string) error {
 		return fmt.Errorf("%w: read refs: %w", ErrCorrupt, err)
 	}
 	return err
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it over path with mode perm, so that path holds the old or the new
-// content, never a part.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tmpInfix+"*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name()) // the write error matters more
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), perm); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {
