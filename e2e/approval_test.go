@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/balcony-dev/balcony/pkg/approver"
+	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/protocol"
@@ -39,7 +40,7 @@ func TestApprovals(t *testing.T) {
 	seat := f.push(t, 2)
 	merge := f.push(t, 3)
 	for _, sha := range []string{motd, seat, merge} {
-		f.waitReady(t, sha, 5*time.Minute)
+		f.waitReady(t, sha)
 	}
 	cli := approver.Client{NC: f.conn.NC}
 	ctx := context.Background()
@@ -131,8 +132,8 @@ func renoop(t *testing.T, f *fleet, sha string) {
 	if !strings.Contains(out, sha) {
 		t.Fatalf("renoop: %s", out)
 	}
-	eventually(t, 3*time.Minute, "the re-noop of "+sha, func() bool {
+	bustest.WhileMoving(t, f.conn, "the re-noop of "+sha, func() bool {
 		c, err := nooper.Load(context.Background(), f.conn.JS, sha)
 		return err == nil && c.Generation > 0 && c.State == nooper.StateReady
-	})
+	}, "RUNS", "REPORTS", "KV_noops", "KV_reports")
 }

@@ -45,7 +45,7 @@ func TestAgentKilledMidNoop(t *testing.T) {
 	t.Logf("killed the agent during %s", busy)
 	f.startAgent(t, host)
 
-	c := f.waitReady(t, sha, 3*time.Minute)
+	c := f.waitReady(t, sha)
 	g := onlyGroup(t, c, "File[/etc/balcony/motd-welcome]")
 	if len(g.Hosts) != 1 || g.Hosts[0] != host {
 		t.Errorf("group hosts %v, want [%s]", g.Hosts, host)
@@ -91,7 +91,7 @@ func TestNooperKilledMidCollection(t *testing.T) {
 	f.nooper.kill9()
 	f.startNooper(t)
 
-	c := f.waitReady(t, sha, 4*time.Minute)
+	c := f.waitReady(t, sha)
 	g := onlyGroup(t, c, "File[/etc/balcony/motd-welcome]")
 	if len(g.Hosts) != len(muppets) {
 		t.Errorf("group hosts %v, want all three", g.Hosts)
@@ -145,8 +145,8 @@ func TestPushWhileBusDown(t *testing.T) {
 
 	f.startNooper(t)
 	second := f.push(t, 2)
-	c := f.waitReady(t, first, 3*time.Minute)
+	c := f.waitReady(t, first)
 	onlyGroup(t, c, "File[/etc/balcony/motd-welcome]")
-	c = f.waitReady(t, second, 3*time.Minute)
+	c = f.waitReady(t, second)
 	onlyGroup(t, c, "File[/etc/balcony/seat]")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
@@ -95,7 +96,9 @@ func (f *fleet) root(host string) string {
 func (f *fleet) startNooper(t *testing.T) {
 	t.Helper()
 	f.nooper = start(t, f.dir, "nooper", "nooper", "--listen", f.listen,
-		"--data-dir", filepath.Join(f.dir, "nats"), "--run-timeout", "2m", "--collection-timeout", "6m",
+		// Deadlines nothing reaches: a run queued behind others on a
+		// loaded machine must not be cut short (docs/testing.md).
+		"--data-dir", filepath.Join(f.dir, "nats"), "--run-timeout", "1h", "--collection-timeout", "2h",
 		"--log-level", "debug")
 }
 
@@ -117,10 +120,13 @@ func (f *fleet) push(t *testing.T, step int) string {
 // waitReady waits for the noop of sha to be stored as ready (polling the
 // noops bucket, which also works across a restart of the bus) and checks
 // that it was announced.
-func (f *fleet) waitReady(t *testing.T, sha string, timeout time.Duration) *nooper.Collection {
+// waitReady waits for the noop of sha to be ready for as long as the bus
+// shows work (runs asked, reports stored, records saved): Puppet on a
+// loaded machine may take many times longer than alone.
+func (f *fleet) waitReady(t *testing.T, sha string) *nooper.Collection {
 	t.Helper()
 	var c *nooper.Collection
-	eventually(t, timeout, "noop of "+sha+" ready", func() bool {
+	bustest.WhileMoving(t, f.conn, "noop of "+sha+" ready", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		got, err := nooper.Load(ctx, f.conn.JS, sha)
@@ -129,7 +135,7 @@ func (f *fleet) waitReady(t *testing.T, sha string, timeout time.Duration) *noop
 		}
 		c = got
 		return true
-	})
+	}, "RUNS", "REPORTS", "KV_noops", "KV_reports")
 	if c.Result == nil {
 		t.Fatalf("noop of %s ready without a result", sha)
 	}

@@ -23,7 +23,7 @@ func TestPipeline(t *testing.T) {
 	seat := f.push(t, 2)
 	merge := f.push(t, 3)
 
-	c := f.waitReady(t, motd, 5*time.Minute)
+	c := f.waitReady(t, motd)
 	g := onlyGroup(t, c, "File[/etc/balcony/motd-welcome]")
 	if diff := cmp.Diff(muppets, g.Hosts); diff != "" {
 		t.Errorf("motd change hosts (-want +got):\n%s", diff)
@@ -35,7 +35,7 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("motd group: define type %q, file %q", g.Resource.DefineType, g.Resource.File)
 	}
 
-	c = f.waitReady(t, seat, 5*time.Minute)
+	c = f.waitReady(t, seat)
 	g = onlyGroup(t, c, "File[/etc/balcony/seat]")
 	if diff := cmp.Diff([]string{"statler.example.com"}, g.Hosts); diff != "" {
 		t.Errorf("seat change hosts (-want +got):\n%s", diff)
@@ -45,7 +45,7 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("the new seat file's content is not shown:\n%s", g.Resource.Diff)
 	}
 
-	c = f.waitReady(t, merge, 5*time.Minute)
+	c = f.waitReady(t, merge)
 	g = onlyGroup(t, c, "File[/etc/issue]")
 	if diff := cmp.Diff(muppets, g.Hosts); diff != "" {
 		t.Errorf("merge hosts (-want +got):\n%s", diff)

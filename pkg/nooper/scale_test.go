@@ -66,34 +66,9 @@ func TestNoopOfTwoThousandHosts(t *testing.T) {
 // decode at this size.
 func waitReadyWhileWorking(t *testing.T, conn *bus.Conn, evs *events, sha string) *nooper.Collection {
 	t.Helper()
-	ctx := context.Background()
-	work := func() string {
-		var counts []uint64
-		for _, name := range []string{"RUNS", "REPORTS", "KV_noops", "KV_reports"} {
-			s, err := conn.JS.Stream(ctx, name)
-			if err != nil {
-				return err.Error()
-			}
-			info, err := s.Info(ctx)
-			if err != nil {
-				return err.Error()
-			}
-			counts = append(counts, info.State.LastSeq)
-		}
-		return fmt.Sprint(counts)
-	}
-	last, moved := work(), time.Now()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for len(evs.of("noop.ready", sha)) == 0 {
-		if now := work(); now != last {
-			last, moved = now, time.Now()
-		} else if time.Since(moved) > bustest.Patience {
-			t.Fatalf("nothing moved on the bus for %s (runs, reports, noops, reports bucket at %s) and the noop of %s is not ready", bustest.Patience, last, sha[:8])
-		}
-		<-tick.C
-	}
-	c, err := nooper.Load(ctx, conn.JS, sha)
+	bustest.WhileMoving(t, conn, "the noop of "+sha[:8]+" announced ready", func() bool { return len(evs.of("noop.ready", sha)) > 0 },
+		"RUNS", "REPORTS", "KV_noops", "KV_reports")
+	c, err := nooper.Load(context.Background(), conn.JS, sha)
 	if err != nil || c.State != nooper.StateReady || c.Result == nil {
 		t.Fatalf("noop of %s announced ready, but its record: %v, %+v", sha[:8], err, c)
 	}

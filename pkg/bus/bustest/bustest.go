@@ -5,6 +5,7 @@ package bustest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -70,6 +71,42 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("after %s: still waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+// WhileMoving polls cond every 100ms for as long as work shows on the bus:
+// it fails the test only when none of streams' last sequence moved for
+// Patience, a hang, never because a slow or busy machine took longer than
+// some bound. A Puppet run or a large computation must fit in Patience;
+// the whole wait need not.
+func WhileMoving(t testing.TB, c *bus.Conn, what string, cond func() bool, streams ...string) {
+	t.Helper()
+	ctx := context.Background()
+	work := func() string {
+		var counts []uint64
+		for _, name := range streams {
+			s, err := c.JS.Stream(ctx, name)
+			if err != nil {
+				return err.Error()
+			}
+			info, err := s.Info(ctx)
+			if err != nil {
+				return err.Error()
+			}
+			counts = append(counts, info.State.LastSeq)
+		}
+		return fmt.Sprint(counts)
+	}
+	last, moved := work(), time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if now := work(); now != last {
+			last, moved = now, time.Now()
+		} else if time.Since(moved) > Patience {
+			t.Fatalf("nothing moved on the bus for %s (%v at %s): still waiting for %s", Patience, streams, last, what)
 		}
 		<-tick.C
 	}
