@@ -142,6 +142,19 @@ func records() map[string]any {
 	}
 }
 
+// TestRecordsTagged fails when a field of a stored record, at any depth,
+// has no msgpack tag: its name on the wire would be the Go field name, and
+// renaming it would silently drop what is stored.
+func TestRecordsTagged(t *testing.T) {
+	var values []any
+	for _, v := range records() {
+		values = append(values, v)
+	}
+	for _, f := range bustest.Untagged(values...) {
+		t.Errorf("%s has no msgpack tag", f)
+	}
+}
+
 // TestRecordSamplesComplete keeps the golden samples whole: a field added
 // to a record must be set in its sample, so its golden file shows it.
 func TestRecordSamplesComplete(t *testing.T) {

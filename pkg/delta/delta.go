@@ -53,32 +53,37 @@ type Options struct {
 
 // Result is the delta of one commit over all hosts. Every slice is sorted,
 // so equal inputs give equal Results (and equal Digests).
+//
+// Results are stored (in noop records). The msgpack names of its fields,
+// and of the types in it, are the Go field names msgpack wrote before they
+// were tagged: they stay, so that stored records decode and services of two
+// versions read each other's records. A new field takes a snake_case name.
 type Result struct {
-	Commit string `json:"commit"`
-	Parent string `json:"parent"`
+	Commit string `msgpack:"Commit" json:"commit"`
+	Parent string `msgpack:"Parent" json:"parent"`
 	// Hosts are all hosts considered, answered or not, sorted.
-	Hosts []string `json:"hosts"`
+	Hosts []string `msgpack:"Hosts" json:"hosts"`
 	// Groups are the changes the commit alone makes.
-	Groups []Group `json:"groups"`
+	Groups []Group `msgpack:"Groups" json:"groups"`
 	// Withdrawn are changes pending in the baseline that the commit's noop
 	// no longer shows.
-	Withdrawn []Group `json:"withdrawn,omitempty"`
+	Withdrawn []Group `msgpack:"Withdrawn" json:"withdrawn,omitempty"`
 	// Drift is what the noop of each host's last applied revision shows:
 	// changes nobody has reviewed in this commit, pending on the host.
-	Drift []Group `json:"drift,omitempty"`
+	Drift []Group `msgpack:"Drift" json:"drift,omitempty"`
 	// Errors are the commit's failures, one per distinct message. A host
 	// whose commit noop failed contributes no Groups and no Withdrawn.
-	Errors []ErrorGroup `json:"errors,omitempty"`
+	Errors []ErrorGroup `msgpack:"Errors" json:"errors,omitempty"`
 	// Baselines notes the hosts not compared with the first parent.
-	Baselines []BaselineNote `json:"baselines,omitempty"`
+	Baselines []BaselineNote `msgpack:"Baselines" json:"baselines,omitempty"`
 	// Unanswered are the hosts with no noop of the commit, sorted.
-	Unanswered []string `json:"unanswered,omitempty"`
+	Unanswered []string `msgpack:"Unanswered" json:"unanswered,omitempty"`
 	// PerHost is each answered, successful host's own delta, sorted by
 	// resource ID, kept to compare later with the host's apply report.
-	PerHost map[string][]report.Resource `json:"per_host,omitempty"`
+	PerHost map[string][]report.Resource `msgpack:"PerHost" json:"per_host,omitempty"`
 	// Ignored says what Options.Ignored removed from the commit's own
 	// changes and withdrawn changes, per rule that matched.
-	Ignored []IgnoredNote `json:"ignored,omitempty"`
+	Ignored []IgnoredNote `msgpack:"Ignored" json:"ignored,omitempty"`
 }
 
 // Group is one change, identical on each of its hosts.
@@ -86,29 +91,29 @@ type Group struct {
 	// ID is a stable short hex hash of the grouping key: the resource's
 	// type, title, source file, define type and its whole normalized change
 	// (events, diff, logs, failure). It is reused as KV key and approval id.
-	ID string `json:"id"`
+	ID string `msgpack:"ID" json:"id"`
 	// Resource is the change as seen on the first of Hosts (its Line and
 	// ContainmentPath come from that host).
-	Resource report.Resource `json:"resource"`
+	Resource report.Resource `msgpack:"Resource" json:"resource"`
 	// Hosts are the hosts with this change, sorted.
-	Hosts             []string `json:"hosts"`
-	ChangedDuringNoop bool     `json:"changed_during_noop,omitempty"`
+	Hosts             []string `msgpack:"Hosts" json:"hosts"`
+	ChangedDuringNoop bool     `msgpack:"ChangedDuringNoop" json:"changed_during_noop,omitempty"`
 }
 
 // ErrorGroup is one failure message of the commit and the hosts showing it.
 type ErrorGroup struct {
-	Message string   `json:"message"`
-	Hosts   []string `json:"hosts"`
+	Message string   `msgpack:"Message" json:"message"`
+	Hosts   []string `msgpack:"Hosts" json:"hosts"`
 }
 
 // BaselineNote says what a host was compared with when it was not the
 // first parent, and why.
 type BaselineNote struct {
-	Host string `json:"host"`
+	Host string `msgpack:"Host" json:"host"`
 	// Revision is what the host's commit noop was compared with; empty when
 	// nothing was, and every change of the commit's noop is shown.
-	Revision string `json:"revision,omitempty"`
-	Reason   string `json:"reason"`
+	Revision string `msgpack:"Revision" json:"revision,omitempty"`
+	Reason   string `msgpack:"Reason" json:"reason"`
 }
 
 // Reasons of a BaselineNote, worded to follow "compared with X, as".
@@ -122,13 +127,13 @@ const (
 
 // IgnoredNote is what one ignore rule removed.
 type IgnoredNote struct {
-	Type    string `json:"type"`
-	Title   string `json:"title"`
-	Purpose string `json:"purpose"`
+	Type    string `msgpack:"Type" json:"type"`
+	Title   string `msgpack:"Title" json:"title"`
+	Purpose string `msgpack:"Purpose" json:"purpose"`
 	// Resources are the distinct resource IDs removed, sorted.
-	Resources []string `json:"resources"`
+	Resources []string `msgpack:"Resources" json:"resources"`
 	// Hosts are the hosts they were removed on, sorted.
-	Hosts []string `json:"hosts"`
+	Hosts []string `msgpack:"Hosts" json:"hosts"`
 }
 
 // Compute returns the delta of commit over parent across hosts. It never

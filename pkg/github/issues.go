@@ -16,12 +16,14 @@ const maxTitle = 256
 
 // IssueState is what SyncReview leaves on GitHub for one commit. The caller
 // stores it and passes it back at the next sync; the zero value is fine
-// (the issue and comments are then found by their markers).
+// (the issue and comments are then found by their markers). Its msgpack
+// names are the Go field names msgpack wrote before they were tagged, kept
+// so that stored approval records decode.
 type IssueState struct {
-	Number          int     // the issue
-	StatusCommentID int64   // the status comment
-	PartCommentIDs  []int64 // comments holding review parts 2..n, in order
-	Closed          bool    // closed because the commit is approved
+	Number          int     `msgpack:"Number"`          // the issue
+	StatusCommentID int64   `msgpack:"StatusCommentID"` // the status comment
+	PartCommentIDs  []int64 `msgpack:"PartCommentIDs"`  // comments holding review parts 2..n, in order
+	Closed          bool    `msgpack:"Closed"`          // closed because the commit is approved
 }
 
 // SyncReview makes the commit's review issue show review and status

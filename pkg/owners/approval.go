@@ -27,66 +27,71 @@ const (
 
 // Approval is one person's sign-off of some groups of one commit, bound to
 // what they saw: the digest of each group at the time.
+//
+// Approvals and Status are stored (in approval records). The msgpack names
+// of their fields, and of the types in them, are the Go field names msgpack
+// wrote before they were tagged: they stay, so that stored records decode.
+// A new field takes a snake_case name.
 type Approval struct {
 	// Commit is the SHA of the commit approved. An approval of another
 	// commit never counts, even for a group with the same ID.
-	Commit string `json:"commit"`
+	Commit string `msgpack:"Commit" json:"commit"`
 	// By is the approver's login (normalised by Evaluate).
-	By     string    `json:"by"`
-	Source string    `json:"source"`
-	At     time.Time `json:"at"`
+	By     string    `msgpack:"By" json:"by"`
+	Source string    `msgpack:"Source" json:"source"`
+	At     time.Time `msgpack:"At" json:"at"`
 	// Groups maps each approved group's ID to its GroupDigest as seen.
 	// Approving the whole commit records every group then shown (see
 	// Digests), so a group added later is not approved by it.
-	Groups map[string]string `json:"groups"`
+	Groups map[string]string `msgpack:"Groups" json:"groups"`
 	// Ref names what carried the approval when it can be withdrawn by
 	// removing it, such as a GitHub comment ("github-comment:<id>").
-	Ref string `json:"ref,omitempty"`
+	Ref string `msgpack:"Ref" json:"ref,omitempty"`
 }
 
 // Status is the approval state of one commit. In JSON every list of it
 // (nested ones too) is [] when empty, never null (see MarshalJSON).
 type Status struct {
 	// Approved: every group is approved (true when there are none).
-	Approved bool          `json:"approved"`
-	Groups   []GroupStatus `json:"groups"`
+	Approved bool          `msgpack:"Approved" json:"approved"`
+	Groups   []GroupStatus `msgpack:"Groups" json:"groups"`
 	// Authors are the logins of the author and co-authors, whose
 	// approvals never count.
-	Authors []string `json:"authors"`
+	Authors []string `msgpack:"Authors" json:"authors"`
 	// Unidentified are author or co-author emails with no known login:
 	// their approvals cannot be told apart and would count. Map them in
 	// Input.Logins.
-	Unidentified []string `json:"unidentified"`
+	Unidentified []string `msgpack:"Unidentified" json:"unidentified"`
 	// Problems are the Model's, as text, for the review to show.
-	Problems []string `json:"problems"`
+	Problems []string `msgpack:"Problems" json:"problems"`
 	// HeldBack are the reasons the commit is not approved whatever its
 	// groups, one sentence each, such as hosts whose noop failed. Evaluate
 	// leaves it empty; the caller, which knows how the noop went, sets it
 	// and clears Approved.
-	HeldBack []string `json:"held_back"`
+	HeldBack []string `msgpack:"HeldBack" json:"held_back"`
 }
 
 // GroupStatus is the approval state of one group.
 type GroupStatus struct {
-	ID     string      `json:"id"`
-	Digest string      `json:"digest"`
-	Owners GroupOwners `json:"owners"`
+	ID     string      `msgpack:"ID" json:"id"`
+	Digest string      `msgpack:"Digest" json:"digest"`
+	Owners GroupOwners `msgpack:"Owners" json:"owners"`
 	// Approved says whether the group is, and Via how: ViaAdmin, ViaFile,
 	// ViaModule, ViaNodes (every way that holds, in that order).
-	Approved bool     `json:"approved"`
-	Via      []string `json:"via"`
+	Approved bool     `msgpack:"Approved" json:"approved"`
+	Via      []string `msgpack:"Via" json:"via"`
 	// ApprovedBy are the logins whose current approval counts toward some
 	// way: admins and owners of any kind, sorted.
-	ApprovedBy []string `json:"approved_by"`
+	ApprovedBy []string `msgpack:"ApprovedBy" json:"approved_by"`
 	// Excluded are authors or co-authors who approved (whatever they saw);
 	// it did not count.
-	Excluded []string `json:"excluded"`
+	Excluded []string `msgpack:"Excluded" json:"excluded"`
 	// Lapsed are logins whose approval was of other content under this ID
 	// and who have not approved the current content.
-	Lapsed []string `json:"lapsed"`
+	Lapsed []string `msgpack:"Lapsed" json:"lapsed"`
 	// Missing says in one sentence who can still approve; empty when
 	// Approved.
-	Missing string `json:"missing,omitempty"`
+	Missing string `msgpack:"Missing" json:"missing,omitempty"`
 }
 
 // GroupDigest is the hex SHA-256 of everything a review shows of g: its

@@ -122,22 +122,22 @@ type Ownership struct {
 	// Path is what was looked up: a source file, a module directory
 	// ("modules/motd/"), a node file. Empty when there is nothing to own
 	// (a resource with no source file, or outside any module).
-	Path string `json:"path,omitempty"`
+	Path string `msgpack:"Path" json:"path,omitempty"`
 	// From says how Path was found: FromSourceFile, FromContainment or
 	// FromNodeStatement; empty with Path.
-	From string `json:"from,omitempty"`
+	From string `msgpack:"From" json:"from,omitempty"`
 	// Container is the entry of the containment path that named the
 	// module ("Motd", "Foo::Bar[x]") when From is FromContainment.
-	Container string `json:"container,omitempty"`
+	Container string `msgpack:"Container" json:"container,omitempty"`
 	// Pattern and Line are the matching CODEOWNERS rule; empty when none.
-	Pattern string `json:"pattern,omitempty"`
-	Line    int    `json:"line,omitempty"`
+	Pattern string `msgpack:"Pattern" json:"pattern,omitempty"`
+	Line    int    `msgpack:"Line" json:"line,omitempty"`
 	// Owners are the rule's owners as CODEOWNERS writes them, in its
 	// order: "@login", "@org/team", "email@example.com".
-	Owners []string `json:"owners"`
+	Owners []string `msgpack:"Owners" json:"owners"`
 	// Logins are who may approve as such an owner: users, members of the
 	// teams and logins of the emails; normalised, sorted, unique.
-	Logins []string `json:"logins"`
+	Logins []string `msgpack:"Logins" json:"logins"`
 }
 
 // NodeOwners is the ownership of one node file and the group's hosts whose
@@ -145,8 +145,8 @@ type Ownership struct {
 type NodeOwners struct {
 	// Ownership.Path is the node file; empty for hosts with no known node
 	// statement, which nobody can approve as node owner.
-	Ownership
-	Hosts []string `json:"hosts"`
+	Ownership `msgpack:",inline"`
+	Hosts     []string `msgpack:"Hosts" json:"hosts"`
 }
 
 // How an Ownership's path was found, in Ownership.From.
@@ -163,10 +163,10 @@ const (
 
 // GroupOwners are the three ways a group can be owned.
 type GroupOwners struct {
-	File   Ownership `json:"file"`
-	Module Ownership `json:"module"`
+	File   Ownership `msgpack:"File" json:"file"`
+	Module Ownership `msgpack:"Module" json:"module"`
 	// Nodes are sorted by node file, the unknown one ("") first.
-	Nodes []NodeOwners `json:"nodes"`
+	Nodes []NodeOwners `msgpack:"Nodes" json:"nodes"`
 }
 
 // New builds a Model. It fails only on malformed Input (ErrInput);
