@@ -3,7 +3,6 @@ package owners
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"time"
 
 	"github.com/balcony-dev/balcony/pkg/delta"
@@ -96,19 +95,14 @@ type GroupStatus struct {
 
 // GroupDigest is the hex SHA-256 of everything a review shows of g: its
 // ID, its whole resource change (events, diff, logs, failure, source
-// location) and its hosts. Equal groups have equal digests; a group whose
-// ID is unchanged but whose hosts or details differ has another digest, so
-// approvals of it lapse. (Group IDs alone hash the change but not the
-// hosts, whose node files decide ownership.)
+// location) and its hosts, written by canonicalGroup in an explicit
+// encoding. Equal groups have equal digests; a group whose ID is unchanged
+// but whose hosts or details differ has another digest, so approvals of it
+// lapse. (Group IDs alone hash the change but not the hosts, whose node
+// files decide ownership.) A field added to the group's structs changes no
+// digest until canonicalGroup writes it.
 func GroupDigest(g delta.Group) string {
-	// Encoding a struct with no maps is deterministic; new fields of the
-	// group are covered as soon as they exist.
-	b, err := json.Marshal(g)
-	if err != nil {
-		// Unreachable: a Group has only strings, numbers, bools, slices.
-		panic("owners: cannot encode group: " + err.Error())
-	}
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(canonicalGroup(g))
 	return hex.EncodeToString(sum[:])
 }
 
