@@ -140,7 +140,11 @@ func (n *Nooper) adopt(c *Collection, need *Need, now time.Time) bool {
 		o := other.need(need.Host, need.Revision)
 		if o != nil && o.RunID != "" && (o.Answered || now.Before(o.Deadline)) && o.Attempts > need.Attempts {
 			need.RunID, need.Attempts, need.Deadline, need.Answered, need.Failed = o.RunID, o.Attempts, o.Deadline, o.Answered, o.Failed
-			need.Runs = slices.Clone(o.Runs)
+			for _, id := range o.Runs {
+				if !slices.Contains(need.Runs, id) {
+					need.Runs = append(need.Runs, id)
+				}
+			}
 			return true
 		}
 	}
