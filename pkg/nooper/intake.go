@@ -339,7 +339,7 @@ func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 // asked tells whether run id was asked of host for rev by a running
 // collection or one finished recently. n.mu must be held.
 func (n *Nooper) asked(id, host, rev string) bool {
-	if a, ok := n.recent[id]; ok && a.host == host && a.rev == rev {
+	if a, ok := n.recent[id]; ok && a.host == host && a.rev == rev && !n.opts.Now().After(a.until) {
 		return true
 	}
 	for _, c := range n.active {

@@ -250,3 +250,48 @@ func TestLateAnswerToAnEarlierAttempt(t *testing.T) {
 		t.Errorf("rejected %+v, want nothing", evs.of("rejected", ""))
 	}
 }
+
+// TestLateAnswerAfterTheNoopFinished: an answer to a run of a finished
+// noop is stored for reuse until a run timeout past the run's deadline;
+// later it is rejected.
+func TestLateAnswerAfterTheNoopFinished(t *testing.T) {
+	srv := bustest.Start(t)
+	evs := subscribeEvents(t, srv)
+	slow := newFakeHost(t, bustest.Client(t, srv), waldorf, false, nil)
+	clock := newTestClock()
+	o := testOptions()
+	o.RunTimeout, o.MaxAttempts, o.Now = time.Minute, 1, clock.Now
+	startNooper(t, srv, o)
+
+	ev := pushEvent()
+	ev.Commits, ev.New = ev.Commits[:1], revA
+	publishCommitEvent(t, srv, ev)
+	eventually(t, bustest.Patience, "the runs asked", func() bool {
+		asked := slow.requests()
+		return len(asked[revA]) == 1 && len(asked[revP]) == 1
+	})
+	clock.Advance(o.RunTimeout + time.Second)
+	if col := waitReady(t, srv, revA); !slices.Equal(col.Result.Unanswered, []string{waldorf}) {
+		t.Fatalf("unanswered %v, want %s", col.Result.Unanswered, waldorf)
+	}
+	asked := slow.requests()
+	ctx := context.Background()
+	reports, err := srv.JS.KeyValue(ctx, "reports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.publish(protocol.RunRequest{ID: asked[revA][0], Kind: protocol.KindNoop, Host: waldorf, Revision: revA})
+	eventually(t, bustest.Patience, "the late answer stored", func() bool {
+		_, err := reports.Get(ctx, revA+"."+waldorf)
+		return err == nil
+	})
+	clock.Advance(o.RunTimeout + time.Second) // past the run's deadline and a run timeout
+	slow.publish(protocol.RunRequest{ID: asked[revP][0], Kind: protocol.KindNoop, Host: waldorf, Revision: revP})
+	reasons := rejections(t, evs, 1)
+	if len(reasons) != 1 || !strings.Contains(reasons[0], asked[revP][0]) {
+		t.Errorf("rejections %q, want one of the too late answer", reasons)
+	}
+	if _, err := reports.Get(ctx, revP+"."+waldorf); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("the too late answer is stored (%v)", err)
+	}
+}
