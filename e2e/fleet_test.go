@@ -96,6 +96,7 @@ func (f *fleet) root(host string) string {
 func (f *fleet) startNooper(t *testing.T) {
 	t.Helper()
 	f.nooper = start(t, f.dir, "nooper", "nooper", "--listen", f.listen,
+		"--repo", f.bare, "--state-dir", filepath.Join(f.dir, "nooper"),
 		// Deadlines nothing reaches: a run queued behind others on a
 		// loaded machine must not be cut short (docs/testing.md).
 		"--data-dir", filepath.Join(f.dir, "nats"), "--run-timeout", "1h", "--collection-timeout", "2h",

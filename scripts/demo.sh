@@ -38,6 +38,7 @@ done
 
 say "starting the nooper with the embedded bus on $url"
 "$bin/nooper" --listen "127.0.0.1:$port" --data-dir "$demo/nats" --run-timeout 3m \
+  --repo "$demo/puppet.git" --state-dir "$demo/nooper" \
   >"$demo/logs/nooper.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "nooper started" "$demo/logs/nooper.log" && break; sleep 0.2; done

@@ -84,7 +84,10 @@ its containment path: the outermost class or define whose module is in the
 repository. A group is
 approved when an owner of its file or of its module approves, or when every
 node file of its hosts has an approving owner; the commit's author and
-co-authors never count; admins approve anything. A commit is approved when all
+co-authors never count; admins approve anything. A commit's parents, author
+and co-authors are read from the approver's own mirror of --repo, never from
+the commit event or the nooper's records; a noop compared with another parent
+than git's is held back. A commit is approved when all
 its groups are, and a commit with no changes (or only withdrawn ones) is
 approved by itself; a commit whose noop failed or got no answer on some host is
 not approved, whatever its groups. Node files and modules are where the
@@ -111,7 +114,7 @@ revoke commands on the NATS micro-service API.`,
 	o.log.Register(pf)
 	f := root.Flags()
 	o.bus.Server.Register(f, "/var/lib/balcony/approver/nats", daemon.ConnectByDefault)
-	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS and node files; required")
+	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS, node files and each commit's parents, author and co-authors; required")
 	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/approver", "where the repository is mirrored")
 	f.StringVar(&o.config, "config", "", "YAML file: admins, teams, logins (email: login), manifest_dirs and module_dirs (overriding the repository's environment.conf)")
 	f.StringVar(&o.gh.repo, "github-repo", "", "owner/name of the GitHub repository for review issues (none when empty)")

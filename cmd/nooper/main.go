@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -14,16 +15,19 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
-	bus     daemon.BusFlags
-	log     daemon.LogFlags
-	nooper  nooper.Options
-	ignored []string
-	config  string
+	bus      daemon.BusFlags
+	log      daemon.LogFlags
+	nooper   nooper.Options
+	ignored  []string
+	config   string
+	repo     string
+	stateDir string
 }
 
 func main() {
@@ -49,6 +53,13 @@ host, groups identical changes across hosts, stores the result in the noops
 bucket and announces it on balcony.event.noop.ready. Hosts that did not answer
 are listed, never dropped. A restarted nooper resumes its collections.
 
+A commit event is only a wake-up: the nooper reads the pushed commits, their
+parents, authors and messages from its own mirror of --repo (fetched when it
+lacks the event's tip), and rejects, with a reason announced on
+balcony.event.rejected, an event whose tip the repository does not have or
+that is not on the first-parent chain of the event's branch. A report is used
+only when it answers a run the nooper asked for, on that host's subject.
+
 Given no --nats-url (nor $BALCONY_NATS_URL) it starts an embedded NATS server
 (JetStream, syncing every write) on --listen, that agents, the committer's hook
 and the nats CLI connect to; it is the only daemon that embeds the bus by
@@ -70,6 +81,8 @@ default.`,
 	o.log.Register(pf)
 	f := root.Flags()
 	o.bus.Server.Register(f, "/var/lib/balcony/nats", daemon.EmbedByDefault)
+	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), mirrored to read pushed commits from git rather than from commit events; required")
+	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/nooper", "where the repository is mirrored")
 	f.StringArrayVar(&o.nooper.Branches, "branch", []string{"main"}, "a branch whose commits are nooped (repeatable)")
 	f.DurationVar(&o.nooper.RunTimeout, "run-timeout", 10*time.Minute, "how long a host has to answer a run before it is asked again")
 	f.DurationVar(&o.nooper.CollectionTimeout, "collection-timeout", 30*time.Minute, "how long a commit's noop waits for all hosts")
@@ -84,6 +97,9 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	log, err := o.log.Logger(stderr, "nooper")
 	if err != nil {
 		return err
+	}
+	if o.repo == "" {
+		return fmt.Errorf("--repo is required: the Puppet code repository")
 	}
 	var cfg nooper.Config
 	if err := daemon.LoadYAML(o.config, &cfg); err != nil {
@@ -106,6 +122,14 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		}
 		o.nooper.Delta.Ignored = append(o.nooper.Delta.Ignored, delta.IgnoredResource{Type: parts[0], Title: parts[1], Purpose: parts[2]})
 	}
+	mirror, err := gitrepo.Mirror(ctx, o.repo, filepath.Join(o.stateDir, "code.git"))
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", o.repo, err)
+	}
+	for _, fix := range mirror.Repairs() {
+		log.Warn().Str("repair", fix).Msg("mirror repaired")
+	}
+	o.nooper.Code = mirror
 	conn, err := o.bus.Connect(ctx, "balcony-nooper", log)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/daemon/clitest"
+	"github.com/balcony-dev/balcony/pkg/gitrepo/gittest"
 )
 
 func TestDaemonTakesServerFlags(t *testing.T) {
@@ -35,7 +36,10 @@ func TestFailureIsPrintedOnce(t *testing.T) {
 	var stderr bytes.Buffer
 	root.SetOut(&bytes.Buffer{})
 	root.SetErr(&stderr)
-	root.SetArgs([]string{"--nats-url", srv.URL(), "--provision=false", "--log-format", "json"})
+	code := gittest.New(t)
+	code.Commit("first", nil)
+	code.Push("main")
+	root.SetArgs([]string{"--nats-url", srv.URL(), "--provision=false", "--log-format", "json", "--repo", code.Bare, "--state-dir", t.TempDir()})
 	// Should the nooper start after all, the deadline stops it (and the
 	// test fails: no error).
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -46,5 +50,19 @@ func TestFailureIsPrintedOnce(t *testing.T) {
 	}
 	if n := strings.Count(stderr.String(), err.Error()); n != 1 {
 		t.Errorf("the error is printed %d times:\n%s", n, stderr.String())
+	}
+}
+
+// The nooper reads pushed commits from its mirror: it does not start
+// without a repository.
+func TestRepoIsRequired(t *testing.T) {
+	t.Setenv("BALCONY_NATS_URL", "")
+	root := newRoot()
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&bytes.Buffer{})
+	root.SetArgs([]string{"--nats-url", "nats://127.0.0.1:1", "--state-dir", t.TempDir()})
+	err := root.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "--repo is required") {
+		t.Fatalf("got %v, want --repo required", err)
 	}
 }

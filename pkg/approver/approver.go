@@ -24,8 +24,11 @@ import (
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
-// CodeReader reads files of the Puppet repository at a revision.
+// CodeReader reads the Puppet repository: files at a revision, and
+// commits (their parents, author and message). Unknown revisions wrap
+// gitrepo.ErrUnknownRevision.
 type CodeReader interface {
+	Commit(rev string) (protocol.Commit, error)
 	// Files returns the contents of the files at rev for which keep
 	// returns true. keep is called once for every file of the tree: the
 	// approver also learns from it which module directories exist.

@@ -71,6 +71,11 @@ func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state)
 		return nil, nil, err
 	}
 	sha := col.Commit.SHA
+	// What the nooper stored of the commit is not believed: its parents,
+	// author and message are read from git.
+	if col.Commit, err = a.commit(ctx, sha); err != nil {
+		return nil, nil, err
+	}
 	rec, err := a.store.get(ctx, sha)
 	if err != nil {
 		return nil, nil, err
@@ -109,6 +114,9 @@ func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state)
 // approver cannot identify (whose own approval could then count).
 func (a *Approver) holdBack(rec *Record, col *nooper.Collection) {
 	var why []string
+	if res := col.Result; res != nil && res.Parent != col.Parent() {
+		why = append(why, fmt.Sprintf("the noop compared the commit with %s, but its first parent in git is %s: re-noop before approving", protocol.Short(res.Parent), protocol.Short(col.Parent())))
+	}
 	if res := col.Result; res != nil {
 		if n := len(res.Unanswered); n == 1 {
 			why = append(why, fmt.Sprintf("1 host did not answer the noop (%s): re-noop before approving", res.Unanswered[0]))

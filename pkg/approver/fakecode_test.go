@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/protocol"
 )
 
 // Revisions. Every test commit has revParent as first parent, unless it
@@ -30,8 +31,9 @@ func sha(name string) string {
 // revLate once fetched), testdata/commit at any other revision in commits.
 type fakeCode struct {
 	mu      sync.Mutex
-	trees   map[string]string // rev -> testdata directory
-	late    map[string]string // known after a Fetch
+	trees   map[string]string          // rev -> testdata directory
+	commits map[string]protocol.Commit // what git says of each commit
+	late    map[string]string          // known after a Fetch
 	fetches int
 	reads   []string // revisions Files was asked for, in order
 }
@@ -43,11 +45,26 @@ func newFakeCode() *fakeCode {
 	}
 }
 
-// addCommit makes the commit's own tree (testdata/commit) known.
-func (c *fakeCode) addCommit(sha string) {
+// addCommit makes the commit known as c says, with its own tree
+// (testdata/commit).
+func (c *fakeCode) addCommit(commit protocol.Commit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.trees[sha] = "commit"
+	c.trees[commit.SHA] = "commit"
+	if c.commits == nil {
+		c.commits = map[string]protocol.Commit{}
+	}
+	c.commits[commit.SHA] = commit
+}
+
+func (c *fakeCode) Commit(rev string) (protocol.Commit, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	commit, ok := c.commits[rev]
+	if !ok {
+		return protocol.Commit{}, fmt.Errorf("commit %s: %w", rev, gitrepo.ErrUnknownRevision)
+	}
+	return commit, nil
 }
 
 func (c *fakeCode) Files(rev string, keep func(string) bool) (map[string][]byte, error) {

@@ -73,6 +73,7 @@ func (n *Nooper) ordered() []*Collection {
 }
 
 func (n *Nooper) done(sha string) {
+	n.rememberRuns(n.active[sha])
 	delete(n.active, sha)
 	delete(n.lastProgress, sha)
 	delete(n.recheck, sha)
@@ -139,6 +140,11 @@ func (n *Nooper) adopt(c *Collection, need *Need, now time.Time) bool {
 		o := other.need(need.Host, need.Revision)
 		if o != nil && o.RunID != "" && (o.Answered || now.Before(o.Deadline)) && o.Attempts > need.Attempts {
 			need.RunID, need.Attempts, need.Deadline, need.Answered, need.Failed = o.RunID, o.Attempts, o.Deadline, o.Answered, o.Failed
+			for _, id := range o.Runs {
+				if !slices.Contains(need.Runs, id) {
+					need.Runs = append(need.Runs, id)
+				}
+			}
 			return true
 		}
 	}
@@ -179,6 +185,7 @@ func (n *Nooper) request(ctx context.Context, c *Collection, need *Need, now tim
 		n.log.Info().Str("host", need.Host).Str("revision", need.Revision).Int("attempt", attempt).Msg("host did not answer in time; asking again")
 	}
 	need.RunID, need.Attempts, need.Deadline = req.ID, attempt, req.Deadline
+	need.Runs = append(need.Runs, req.ID)
 	return nil
 }
 
@@ -206,7 +213,7 @@ func (n *Nooper) extendBaselines(ctx context.Context, c *Collection) (bool, erro
 		// Every revision tried so far failed on host: go one further back.
 		idx := len(c.Chain) - 1
 		if c.Chain[idx] == last && len(c.Chain) < n.opts.BaselineDepth {
-			prev, err := n.store.commit(ctx, last)
+			prev, err := n.commit(last)
 			if err != nil {
 				return changed, err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,9 +53,11 @@ type Collection struct {
 	Finished time.Time `msgpack:"finished" json:"finished,omitempty"`
 	// Generation counts re-noops.
 	Generation int `msgpack:"generation" json:"generation"`
-	// RunTag is unique to each re-noop and ends its run ids, so that the
-	// server's duplicate window never drops them as repeats of earlier
-	// runs (of this commit, or of another commit's re-noop).
+	// RunTag is unique to each collection and each re-noop and ends its
+	// run ids, so that the server's duplicate window never drops them as
+	// repeats of earlier runs (of this commit, or of another commit's
+	// re-noop), and so that nobody can guess them ahead of the request.
+	// Empty in collections stored before every collection had one.
 	RunTag string        `msgpack:"run_tag" json:"run_tag,omitempty"`
 	Result *delta.Result `msgpack:"result" json:"result,omitempty"`
 	// Announced is set once noop.ready was published for Result.
@@ -67,7 +70,12 @@ type Need struct {
 	Revision string `msgpack:"revision" json:"revision"`
 	// RunID is the last run asked for it; empty when a stored report was
 	// reused.
-	RunID    string    `msgpack:"run_id" json:"run_id,omitempty"`
+	RunID string `msgpack:"run_id" json:"run_id,omitempty"`
+	// Runs are every run asked for it, oldest first: a report answers the
+	// need only when it answers one of them (a late answer to an earlier
+	// attempt is as good as one to the last). Kept with the collection, so
+	// that a restarted nooper still knows what it asked.
+	Runs     []string  `msgpack:"runs" json:"runs,omitempty"`
 	Attempts int       `msgpack:"attempts" json:"attempts"`
 	Deadline time.Time `msgpack:"deadline" json:"deadline"`
 	Answered bool      `msgpack:"answered" json:"answered"`
@@ -120,6 +128,12 @@ func (c *Collection) need(host, rev string) *Need {
 		return &c.Needs[i]
 	}
 	return nil
+}
+
+// asked tells whether run id is one the nooper asked for the need. RunID
+// counts for records stored before Runs was kept.
+func (n *Need) asked(id string) bool {
+	return id != "" && (id == n.RunID || slices.Contains(n.Runs, id))
 }
 
 // reportKey is the key of a host's report of a revision in the reports
@@ -261,21 +275,20 @@ func (s *store) saveReport(ctx context.Context, r *protocol.RunResult) error {
 	return nil
 }
 
-func (s *store) commit(ctx context.Context, sha string) (*protocol.Commit, error) {
-	e, err := s.commits.Get(ctx, sha)
+// hasCollection tells whether sha has a stored noop, without reading it.
+func (s *store) hasCollection(ctx context.Context, sha string) (bool, error) {
+	_, err := s.noops.Get(ctx, sha)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, err
+		return false, fmt.Errorf("read noop of %s: %w", sha, err)
 	}
-	var c storedCommit
-	if err := bus.Unmarshal(e.Value(), &c); err != nil {
-		return nil, err
-	}
-	return &c.Commit, nil
+	return true, nil
 }
 
+// storedCommit is a commit as the nooper read it from the repository (never
+// from a commit event), kept in the commits bucket.
 type storedCommit struct {
 	Schema int             `msgpack:"schema"`
 	Commit protocol.Commit `msgpack:"commit"`

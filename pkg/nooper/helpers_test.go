@@ -3,6 +3,7 @@ package nooper_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
+	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/gitrepo/gittest"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/report"
@@ -22,12 +25,41 @@ import (
 // eventually polls cond until it holds or the timeout passes.
 var eventually = bustest.Eventually
 
-// Revisions: P is the parent of the push, A its first commit, B the second.
-var (
-	revP = strings.Repeat("1", 40)
-	revA = strings.Repeat("a", 40)
-	revB = strings.Repeat("b", 40)
+// Revisions of the repository newCode builds, G ← P ← A ← B on main: P is
+// the parent of the push, A its first commit, B the second. gittest makes
+// the same shas on every run.
+const (
+	revG = "d7ae4743d9346623f7b67fc16da6561bbae8c73b"
+	revP = "2ea3933f84853ca675b63ed5a49a68a58fc6607a"
+	revA = "f4227dca0f02397b18202a3cf109cabfcb833edf"
+	revB = "25782cf81505da69df366280bcd5b8a315b0b4d2"
 )
+
+// newCode builds the Puppet repository of the tests: G, P, A and B
+// committed on main and pushed to the bare repository.
+func newCode(t *testing.T) *gittest.Fixture {
+	t.Helper()
+	f := gittest.New(t)
+	for _, c := range []struct{ name, msg, want string }{
+		{"G", "set the motd", revG}, {"P", "break the catalog", revP}, {"A", "install nginx", revA}, {"B", "start nginx", revB},
+	} {
+		if got := f.Commit(c.msg, map[string]string{"manifests/site.pp": "# " + c.name + "\n"}); got != c.want {
+			t.Fatalf("commit %q is %s, want %s: the fixture changed", c.msg, got, c.want)
+		}
+	}
+	f.Push("main")
+	return f
+}
+
+// mirror is a nooper's own mirror of the fixture's bare repository.
+func mirror(t *testing.T, f *gittest.Fixture) *gitrepo.Repo {
+	t.Helper()
+	r, err := gitrepo.Mirror(context.Background(), f.Bare, filepath.Join(t.TempDir(), "code.git"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
 
 func change(typ, title, prop, prev, desired string) report.Resource {
 	return report.Resource{
@@ -194,8 +226,13 @@ func (c *testClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// startNooper starts a nooper; one given no code reader mirrors a new
+// repository of newCode.
 func startNooper(t *testing.T, conn *bus.Conn, o nooper.Options) *runningNooper {
 	t.Helper()
+	if o.Code == nil {
+		o.Code = mirror(t, newCode(t))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := nooper.New(ctx, conn, o)
 	if err != nil {

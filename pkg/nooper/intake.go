@@ -12,12 +12,18 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
 
 // onCommitEvent starts a collection for each new commit on the branch's
-// first-parent chain. Side-branch commits of a merge are stored (their
-// metadata) but not nooped alone: they are never applied alone.
+// first-parent chain. The event is only a wake-up and a hint: which
+// commits are new, their parents, authors and messages are read from the
+// nooper's own mirror of the repository (fetched when it lacks the tip),
+// never from the event. A tip the repository does not have, or that is not
+// on the first-parent chain of the event's branch, is rejected: such an
+// event is forged or mistaken, and must not create a collection. Side-branch
+// commits of a merge are not nooped alone: they are never applied alone.
 func (n *Nooper) onCommitEvent(ctx context.Context, m jetstream.Msg) error {
 	var ev protocol.CommitEvent
 	if err := bus.Unmarshal(m.Data(), &ev); err != nil {
@@ -26,32 +32,33 @@ func (n *Nooper) onCommitEvent(ctx context.Context, m jetstream.Msg) error {
 	if !protocol.ValidSHA(ev.New) {
 		return fmt.Errorf("%w: commit event for %s: new tip %q is not a sha", bus.ErrMalformed, ev.Ref, ev.New)
 	}
-	for _, c := range ev.Commits {
-		if !protocol.ValidSHA(c.SHA) || slices.ContainsFunc(c.Parents, func(p string) bool { return !protocol.ValidSHA(p) }) {
-			return fmt.Errorf("%w: commit event for %s: commit %q or its parents are not shas", bus.ErrMalformed, ev.Ref, c.SHA)
-		}
-	}
-	if len(ev.Commits) == 0 {
-		// A branch moved back to an ancestor: nothing new to noop.
-		n.log.Info().Str("ref", ev.Ref).Str("new", ev.New).Msg("branch moved back; nothing to noop")
-		return nil
-	}
-	for _, c := range ev.Commits {
-		if err := n.store.saveCommit(ctx, c); err != nil {
-			return fmt.Errorf("store commit %s: %w", c.SHA, err)
-		}
-	}
 	log := n.log.With().Str("repo", ev.Repo).Str("branch", ev.Branch).Str("new", ev.New).Logger()
 	if !slices.Contains(n.opts.Branches, ev.Branch) {
 		log.Debug().Msg("branch not nooped")
 		return nil
 	}
-	chain := firstParentChain(ev)
+	if err := n.verifyTip(ctx, ev.Branch, ev.New); err != nil {
+		return err
+	}
+	chain, err := n.newCommits(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if len(chain) == 0 {
+		// A branch moved back to a commit already nooped.
+		log.Info().Msg("nothing new to noop")
+		return nil
+	}
+	for _, c := range chain {
+		if err := n.store.saveCommit(ctx, c); err != nil {
+			return fmt.Errorf("store commit %s: %w", c.SHA, err)
+		}
+	}
 	hosts, err := n.store.liveHosts(ctx)
 	if err != nil {
 		return fmt.Errorf("list hosts: %w", err)
 	}
-	log.Info().Int("commits", len(ev.Commits)).Int("to_noop", len(chain)).Int("hosts", len(hosts)).Msg("commit event")
+	log.Info().Int("to_noop", len(chain)).Int("hosts", len(hosts)).Msg("commit event")
 	for _, c := range chain {
 		if err := n.start(ctx, ev, c, hosts); err != nil {
 			return err
@@ -61,28 +68,107 @@ func (n *Nooper) onCommitEvent(ctx context.Context, m jetstream.Msg) error {
 	return nil
 }
 
-// firstParentChain returns the event's commits on the first-parent chain
-// from New, oldest first.
-func firstParentChain(ev protocol.CommitEvent) []protocol.Commit {
-	byID := map[string]protocol.Commit{}
-	for _, c := range ev.Commits {
-		byID[c.SHA] = c
+// Bounds of the walks down a branch's first-parent chain.
+const (
+	// chainLimit is how far below a branch's tip a commit event's tip
+	// may be (a nooper catching up on old events).
+	chainLimit = 10 * gitrepo.DefaultLimit
+	// maxNewCommits is how many commits one push may bring to be nooped.
+	maxNewCommits = gitrepo.DefaultLimit
+)
+
+// verifyTip checks that the repository has sha on the first-parent chain
+// of branch. When it does not, the mirror is fetched (the push may be newer
+// than the mirror) and checked again; still not, the event is rejected
+// with the reason. A failed fetch is retried: it proves nothing.
+func (n *Nooper) verifyTip(ctx context.Context, branch, sha string) error {
+	why, err := n.tipProblem(branch, sha)
+	if err != nil || why == "" {
+		return err
 	}
+	if err := n.opts.Code.Fetch(ctx); err != nil {
+		return fmt.Errorf("fetch the repository to find %s: %w", protocol.Short(sha), err)
+	}
+	if why, err = n.tipProblem(branch, sha); err != nil || why == "" {
+		return err
+	}
+	return fmt.Errorf("%w: commit event for %s: %s", bus.ErrMalformed, branch, why)
+}
+
+// tipProblem says why sha cannot be a push to branch, as the repository
+// shows it now; "" when it can.
+func (n *Nooper) tipProblem(branch, sha string) (string, error) {
+	_, err := n.opts.Code.Commit(sha)
+	if errors.Is(err, gitrepo.ErrUnknownRevision) {
+		return fmt.Sprintf("the repository has no commit %s", sha), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	on, err := n.opts.Code.OnFirstParentChain(branch, sha, chainLimit)
+	if errors.Is(err, gitrepo.ErrUnknownRevision) {
+		return fmt.Sprintf("the repository has no branch %s", branch), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if !on {
+		return fmt.Sprintf("commit %s is not on the first-parent chain of %s (within %d commits of its tip)", sha, branch, chainLimit), nil
+	}
+	return "", nil
+}
+
+// newCommits reads from the repository the commits a push of ev.New
+// brought, oldest first: its first-parent chain down to the first commit
+// already nooped. When none of them is (the first push of the branch the
+// nooper sees), the branch's history is taken to end at the event's Old
+// when Old is on that chain, else at the tip's parent, as for a new
+// branch: the hint can only shorten a walk that found nothing nooped.
+func (n *Nooper) newCommits(ctx context.Context, ev protocol.CommitEvent) ([]protocol.Commit, error) {
 	var chain []protocol.Commit
-	for sha := ev.New; ; {
-		c, ok := byID[sha]
-		if !ok {
+	nooped := false
+	for sha := ev.New; len(chain) < maxNewCommits; {
+		var err error
+		if nooped, err = n.store.hasCollection(ctx, sha); err != nil {
+			return nil, err
+		}
+		if nooped {
 			break
 		}
+		c, err := n.opts.Code.Commit(sha)
+		if err != nil {
+			return nil, fmt.Errorf("read the commits of %s: %w", protocol.Short(ev.New), err)
+		}
 		chain = append(chain, c)
-		delete(byID, sha) // guards against a cycle in a bad event
 		if len(c.Parents) == 0 {
 			break
 		}
 		sha = c.Parents[0]
 	}
+	if !nooped && len(chain) > 0 {
+		end := 1
+		if i := slices.IndexFunc(chain, func(c protocol.Commit) bool { return c.SHA == ev.Old }); i >= 0 {
+			end = i
+		}
+		if end < len(chain) {
+			n.log.Info().Str("branch", ev.Branch).Str("new", ev.New).Int("to_noop", end).Msg("no earlier commit of the branch was nooped: its history before this push is not")
+		}
+		chain = chain[:end]
+	}
 	slices.Reverse(chain)
-	return chain
+	return chain, nil
+}
+
+// commit reads sha from the repository; nil when it does not have it.
+func (n *Nooper) commit(sha string) (*protocol.Commit, error) {
+	c, err := n.opts.Code.Commit(sha)
+	if errors.Is(err, gitrepo.ErrUnknownRevision) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // start creates the collection of commit c unless it exists.
@@ -94,7 +180,10 @@ func (n *Nooper) start(ctx context.Context, ev protocol.CommitEvent, c protocol.
 	case !errors.Is(err, ErrUnknownCommit):
 		return err
 	}
-	col := &Collection{Repo: ev.Repo, Branch: ev.Branch, Commit: c}
+	// The run tag makes the collection's run ids unguessable: a report
+	// published ahead of a push cannot take the place (or the message id)
+	// of the answer to a run asked later.
+	col := &Collection{Repo: ev.Repo, Branch: ev.Branch, Commit: c, RunTag: "r" + nuid.Next()}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.begin(ctx, col, hosts)
@@ -181,6 +270,12 @@ func (n *Nooper) Renoop(ctx context.Context, rev string) (string, error) {
 			}
 		}
 	}
+	// Late answers to runs of earlier noops would stand for the new ones.
+	for id, a := range n.recent {
+		if slices.Contains(revs, a.rev) {
+			delete(n.recent, id)
+		}
+	}
 	for _, h := range hosts {
 		for _, r := range revs {
 			if err := n.store.forgetReport(ctx, r, h.Host); err != nil {
@@ -199,17 +294,29 @@ func (n *Nooper) Renoop(ctx context.Context, rev string) (string, error) {
 }
 
 // onReport stores a host's noop report for reuse and wakes the collector.
+// A report counts only as the answer to a run the nooper asked: its run
+// id, host and revision those of a need of a running collection (any of
+// the need's attempts), or of one that finished within a run timeout, and
+// it arrived on that host's subject. Anything else, however well formed,
+// is rejected: never stored, never answering a need. An expired answer is
+// only logged, and likewise only for a run asked.
 func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 	var r protocol.RunResult
 	if err := bus.Unmarshal(m.Data(), &r); err != nil {
 		return err
 	}
-	_, host, err := bus.SplitKindHost(bus.ReportPrefix, m.Subject())
+	kind, host, err := bus.SplitKindHost(bus.ReportPrefix, m.Subject())
 	if err != nil {
 		return fmt.Errorf("%w: %v", bus.ErrMalformed, err)
 	}
-	if r.Host != host || !protocol.ValidSHA(r.Revision) || r.Report == nil && r.Outcome != protocol.OutcomeExpired {
+	if r.Host != host || r.Kind != kind || kind != protocol.KindNoop || !protocol.ValidSHA(r.Revision) || r.Report == nil && r.Outcome != protocol.OutcomeExpired {
 		return fmt.Errorf("%w: report %q for host %q revision %q on %s", bus.ErrMalformed, r.RunID, r.Host, r.Revision, m.Subject())
+	}
+	n.mu.Lock()
+	asked := n.asked(r.RunID, host, r.Revision)
+	n.mu.Unlock()
+	if !asked {
+		return fmt.Errorf("%w: report %q of %s for %s answers no run the nooper asked", bus.ErrMalformed, r.RunID, host, r.Revision)
 	}
 	if r.Outcome == protocol.OutcomeExpired {
 		n.log.Info().Str("host", host).Str("run", r.RunID).Msg("a run expired before the host ran it")
@@ -227,6 +334,48 @@ func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 	n.mu.Unlock()
 	signal(n.wake)
 	return nil
+}
+
+// asked tells whether run id was asked of host for rev by a running
+// collection or one finished recently. n.mu must be held.
+func (n *Nooper) asked(id, host, rev string) bool {
+	if a, ok := n.recent[id]; ok && a.host == host && a.rev == rev && !n.opts.Now().After(a.until) {
+		return true
+	}
+	for _, c := range n.active {
+		if need := c.need(host, rev); need != nil && need.asked(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// askedRun is a run of a finished collection whose late answer is still
+// stored for reuse, until the deadline.
+type askedRun struct {
+	host, rev string
+	until     time.Time
+}
+
+// rememberRuns keeps the runs of c, which is finishing, for a run timeout
+// past their deadlines, and forgets those past it. They are kept in memory
+// only: a late answer reaching a restarted nooper is rejected, and the
+// next commit that needs it asks again. n.mu must be held.
+func (n *Nooper) rememberRuns(c *Collection) {
+	now := n.opts.Now()
+	for id, a := range n.recent {
+		if now.After(a.until) {
+			delete(n.recent, id)
+		}
+	}
+	if c == nil {
+		return
+	}
+	for _, need := range c.Needs {
+		for _, id := range need.Runs {
+			n.recent[id] = askedRun{host: need.Host, rev: need.Revision, until: need.Deadline.Add(n.opts.RunTimeout)}
+		}
+	}
 }
 
 func signal(ch chan struct{}) {

@@ -7,6 +7,7 @@ package nooper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -15,13 +16,26 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/review"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
-// Options configures the nooper. The zero value works; defaults are set in
-// New.
+// CodeReader reads the commits of the Puppet repository; a mirror
+// (gitrepo.Repo) is one. Unknown revisions wrap gitrepo.ErrUnknownRevision.
+type CodeReader interface {
+	Commit(rev string) (protocol.Commit, error)
+	OnFirstParentChain(branch, sha string, limit int) (bool, error)
+	Fetch(ctx context.Context) error
+}
+
+// Options configures the nooper. Code is required; defaults of the others
+// are set in New.
 type Options struct {
+	// Code is the nooper's own copy of the repository: which commits a
+	// push brought, their parents and messages are read there, never from
+	// the commit event.
+	Code CodeReader
 	// Branches are the branches whose commits are nooped; default main.
 	Branches []string
 	// RunTimeout is how long a host has to answer one run before it is
@@ -67,6 +81,9 @@ type Nooper struct {
 	// recheck marks resumed collections, whose unanswered needs are
 	// looked up in the reports bucket once.
 	recheck map[string]bool
+	// recent are the runs of collections finished lately, by run id,
+	// whose late answers are still stored.
+	recent map[string]askedRun
 
 	// live is each active collection's progress as of the last step,
 	// for the show service: under its own lock, so that a request never
@@ -77,6 +94,9 @@ type Nooper struct {
 
 // New checks the options and opens the buckets.
 func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
+	if o.Code == nil {
+		return nil, errors.New("nooper: a code reader (the repository) is required")
+	}
 	if len(o.Branches) == 0 {
 		o.Branches = []string{"main"}
 	}
@@ -121,6 +141,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 		active:       map[string]*Collection{},
 		lastProgress: map[string]progressMark{},
 		recheck:      map[string]bool{},
+		recent:       map[string]askedRun{},
 		live:         map[string]review.Progress{},
 	}, nil
 }

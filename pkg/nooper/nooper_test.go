@@ -38,9 +38,10 @@ func TestNoopOfAPush(t *testing.T) {
 	for _, h := range hosts {
 		got := h.requests()
 		for _, rev := range []string{revP, revA, revB} {
-			want := []string{fmt.Sprintf("noop:%s:%s:1", rev, h.name)}
-			if !slices.Equal(got[rev], want) {
-				t.Errorf("%s was asked %v for %s, want %v", h.name, got[rev], rev[:8], want)
+			// Run ids end with the asking collection's unguessable tag.
+			want := fmt.Sprintf("noop:%s:%s:1:r", rev, h.name)
+			if len(got[rev]) != 1 || !strings.HasPrefix(got[rev][0], want) {
+				t.Errorf("%s was asked %v for %s, want one run %s…", h.name, got[rev], rev[:8], want)
 			}
 		}
 		if len(got) != 3 {
@@ -121,7 +122,7 @@ func TestMalformedMessagesAreRejected(t *testing.T) {
 	future := pushEvent()
 	future.Schema = protocol.SchemaVersion + 1
 	badSHA := pushEvent()
-	badSHA.Commits[0].SHA = "not-a-sha"
+	badSHA.New = "not-a-sha"
 	rewind := pushEvent() // a branch moved back: no commits, not malformed
 	rewind.Commits, rewind.New = nil, revP
 	cases := []struct {
@@ -131,7 +132,7 @@ func TestMalformedMessagesAreRejected(t *testing.T) {
 	}{
 		{"commit: garbage", commitSubject, []byte("\xc1 this is not msgpack"), "not a msgpack map"},
 		{"commit: future schema", commitSubject, encode(future), fmt.Sprintf("schema version %d", protocol.SchemaVersion+1)},
-		{"commit: not a sha", commitSubject, encode(badSHA), "not shas"},
+		{"commit: not a sha", commitSubject, encode(badSHA), "is not a sha"},
 		{"report: garbage", reportSubject, []byte("{\"json\": true}"), "not a msgpack map"},
 		{"report: a commit event", reportSubject, encode(pushEvent()), "report"},
 		{"report: another host's", reportSubject, encode(protocol.RunResult{
@@ -231,7 +232,7 @@ func TestHostThatNeverAnswers(t *testing.T) {
 	for _, rev := range []string{revA, revP} {
 		var want []string
 		for i := 1; i <= o.MaxAttempts; i++ {
-			want = append(want, fmt.Sprintf("noop:%s:%s:%d", rev, waldorf, i))
+			want = append(want, fmt.Sprintf("noop:%s:%s:%d:%s", rev, waldorf, i, col.RunTag))
 		}
 		if got := silent.requests()[rev]; !slices.Equal(got, want) {
 			t.Errorf("the silent host was asked %v for %s, want %v", got, rev[:8], want)
@@ -410,7 +411,6 @@ func TestParentFailedComparesWithEarlierCommit(t *testing.T) {
 	srv := bustest.Start(t)
 	hostConn := bustest.Client(t, srv)
 	host := newFakeHost(t, hostConn, fozzie, true, nil)
-	revG := strings.Repeat("9", 40) // P's parent
 	host.failing = map[string]bool{revP: true}
 	host.reports = func(rev string) []report.Resource {
 		if rev == revG {
