@@ -58,7 +58,8 @@ shell, with its own vardir, no report submitted, storeconfigs off, a timeout),
 then publishes the parsed report on balcony.report.noop.<host>.
 
 A compile error, a timeout or an unknown revision is a failed report, never a
-crash. Its host record in the 'hosts' bucket is refreshed every heartbeat.
+crash. An agent that starts ends first what Puppet an earlier agent, killed
+with kill -9, left running (recorded under --state-dir). Its host record in the 'hosts' bucket is refreshed every heartbeat.
 
 Several agents can run on one machine (tests, the demo) with their own --host,
 --state-dir and --root (which sets the balcony_root fact and removes that
@@ -163,6 +164,16 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+	// The state dir is now ours (New locked it): a Puppet left running by
+	// an agent killed before us is ended before our first run.
+	ended, err := runner.Recover(ctx, puppet.DefaultGrace)
+	if err != nil {
+		return fmt.Errorf("end the puppet of an earlier agent: %w", err)
+	}
+	for _, l := range ended {
+		log.Warn().Int("pgid", l.PGID).Int("processes", l.Processes).Bool("killed", l.Killed).
+			Msg("ended a puppet left running by an earlier agent")
 	}
 	// cobra prints the error, once.
 	return a.Run(ctx)

@@ -1,6 +1,7 @@
 package puppet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,9 +18,16 @@ import (
 
 // Each Puppet process runs in a process group of its own, recorded in its
 // run's scratch directory while it runs. An agent killed with kill -9
-// cannot stop that group (Pdeathsig stops Puppet itself, not what Puppet
-// started: facter, an exec's unless check), so the next agent does, in
-// Recover, before its first run.
+// cannot stop what its Puppet started (Pdeathsig stops Puppet itself, not
+// facter or an exec's unless check), so the next agent does, in Recover,
+// before its first run. Puppet starts every exec command in a session of
+// its own (setsid), out of the group: every process of a run also carries
+// the run's scratch directory in its environment (RunEnv), inherited by
+// what Puppet starts, and Recover ends the processes that carry it too.
+
+// RunEnv is the environment variable naming the scratch directory of the
+// run that started the process.
+const RunEnv = "BALCONY_PUPPET_RUN"
 
 // scratchPrefix names a run's scratch directory inside Options.ScratchDir.
 const scratchPrefix = "run-"
@@ -32,7 +40,9 @@ const groupFile = "puppet.group"
 // The pgid alone could name another group once the number is reused, so
 // the leader's start time and the boot are recorded too.
 type groupRecord struct {
-	PGID int `json:"pgid"`
+	// Run is the run's scratch directory, the value of RunEnv.
+	Run  string `json:"run"`
+	PGID int    `json:"pgid"`
 	// Start is the leader's start time in clock ticks after boot
 	// (field 22 of /proc/<pid>/stat).
 	Start  uint64 `json:"start"`
@@ -106,7 +116,7 @@ func startAndWait(cmd *exec.Cmd, scratch string) error {
 		return err
 	}
 	path := filepath.Join(scratch, groupFile)
-	if err := recordGroup(path, cmd.Process.Pid); err != nil {
+	if err := recordGroup(path, scratch, cmd.Process.Pid); err != nil {
 		// Unrecorded, it could outlive a crash unseen: do not run it.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
@@ -120,7 +130,7 @@ func startAndWait(cmd *exec.Cmd, scratch string) error {
 }
 
 // recordGroup writes the record of the group led by pid, atomically.
-func recordGroup(path string, pid int) error {
+func recordGroup(path, run string, pid int) error {
 	_, start, _, err := procStat(pid)
 	if err != nil {
 		return err
@@ -129,7 +139,7 @@ func recordGroup(path string, pid int) error {
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(groupRecord{PGID: pid, Start: start, BootID: boot})
+	data, err := json.Marshal(groupRecord{Run: run, PGID: pid, Start: start, BootID: boot})
 	if err != nil {
 		return err
 	}
@@ -140,52 +150,43 @@ func recordGroup(path string, pid int) error {
 	return os.Rename(tmp, path)
 }
 
-// endGroup ends the recorded group if any process of it is alive.
+// endGroup ends the processes of the recorded run, if any is alive:
+// SIGTERM, then SIGKILL to those left after grace.
 func endGroup(ctx context.Context, rec groupRecord, grace time.Duration) (Leftover, error) {
 	left := Leftover{PGID: rec.PGID}
-	alive, err := groupAlive(rec)
-	if err != nil || alive == 0 {
+	pids, err := rec.alive()
+	if err != nil || len(pids) == 0 {
 		return left, err
 	}
-	left.Processes = alive
-	if err := killGroup(rec.PGID, syscall.SIGTERM); err != nil {
-		return left, err
-	}
+	left.Processes = len(pids)
 	graceCtx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
-	if gone, err := waitGone(graceCtx, rec); err != nil || gone {
+	if gone, err := signalUntilGone(graceCtx, rec, syscall.SIGTERM); err != nil || gone {
 		return left, err
-	}
-	if ctx.Err() != nil {
-		return left, fmt.Errorf("end puppet's process group %d: %w", rec.PGID, ctx.Err())
 	}
 	left.Killed = true
-	if err := killGroup(rec.PGID, syscall.SIGKILL); err != nil {
+	if gone, err := signalUntilGone(ctx, rec, syscall.SIGKILL); err != nil || gone {
 		return left, err
 	}
-	if gone, err := waitGone(ctx, rec); err != nil || gone {
-		return left, err
-	}
-	return left, fmt.Errorf("end puppet's process group %d: %w", rec.PGID, ctx.Err())
+	return left, fmt.Errorf("end puppet's processes (group %d): %w", rec.PGID, ctx.Err())
 }
 
-func killGroup(pgid int, sig syscall.Signal) error {
-	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("signal puppet's process group %d: %w", pgid, err)
-	}
-	return nil
-}
-
-// waitGone checks every 50ms until nothing of the group is alive (true) or
-// ctx ends (false). Processes that are not its children cannot be waited
-// for.
-func waitGone(ctx context.Context, rec groupRecord) (bool, error) {
+// signalUntilGone sends sig to every live process of the run, again every
+// 50ms to those still there (or started since), until none is left
+// (true) or ctx ends (false). Processes that are not the agent's children
+// cannot be waited for.
+func signalUntilGone(ctx context.Context, rec groupRecord, sig syscall.Signal) (bool, error) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		alive, err := groupAlive(rec)
-		if err != nil || alive == 0 {
-			return alive == 0, err
+		pids, err := rec.alive()
+		if err != nil || len(pids) == 0 {
+			return len(pids) == 0, err
+		}
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return false, fmt.Errorf("signal puppet's process %d: %w", pid, err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -195,38 +196,66 @@ func waitGone(ctx context.Context, rec groupRecord) (bool, error) {
 	}
 }
 
-// groupAlive counts the live processes (zombies are dead) of the recorded
-// group. A pgid stays reserved while any process of its group lives, so
-// after a reboot, or when the number now names a younger leader, nothing
-// of the recorded group can be left.
-func groupAlive(rec groupRecord) (int, error) {
-	if rec.PGID <= 1 {
-		return 0, fmt.Errorf("puppet's process group record names pgid %d", rec.PGID)
+// alive lists the live processes (zombies are dead) of the recorded run:
+// those carrying its RunEnv, and those of its process group. A pgid stays
+// reserved while any process of its group lives, so after a reboot, or
+// when the number now names a younger leader, nothing of the recorded
+// group can be left.
+func (rec groupRecord) alive() ([]int, error) {
+	if rec.PGID <= 1 || rec.Run == "" {
+		return nil, fmt.Errorf("puppet's process record names pgid %d, run %q", rec.PGID, rec.Run)
 	}
 	boot, err := bootID()
 	if err != nil || boot != rec.BootID {
-		return 0, err
+		return nil, err
 	}
+	group := true
 	if _, start, _, err := procStat(rec.PGID); err == nil && start != rec.Start {
-		return 0, nil
+		group = false
 	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, fmt.Errorf("list processes: %w", err)
+		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	n := 0
+	marker := []byte(RunEnv + "=" + rec.Run + "\x00")
+	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == os.Getpid() {
 			continue
 		}
 		pgrp, start, state, err := procStat(pid)
-		if err != nil || pgrp != rec.PGID || start < rec.Start || state == "Z" || state == "X" {
+		if err != nil || state == "Z" || state == "X" {
 			continue
 		}
-		n++
+		if group && pgrp == rec.PGID && start >= rec.Start || hasEnv(pid, marker) {
+			pids = append(pids, pid)
+		}
 	}
-	return n, nil
+	return pids, nil
+}
+
+// killMarked sends SIGKILL to every process that carries the run's
+// RunEnv: what Puppet started in sessions of their own, out of its group.
+func killMarked(run string) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	marker := []byte(RunEnv + "=" + run + "\x00")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err == nil && pid != os.Getpid() && hasEnv(pid, marker) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// hasEnv tells whether the process's initial environment holds the
+// NUL-terminated entry.
+func hasEnv(pid int, entry []byte) bool {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	return err == nil && (bytes.HasPrefix(env, entry) || bytes.Contains(env, append([]byte{0}, entry...)))
 }
 
 // procStat reads a process's group, start time and state from

@@ -242,7 +242,7 @@ func (r *Runner) command(ctx context.Context, codeDir, scratch string, args []st
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = codeDir
-	cmd.Env = append(os.Environ(), r.opts.Env...)
+	cmd.Env = append(append(os.Environ(), r.opts.Env...), RunEnv+"="+scratch)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid: true,
 		// Puppet itself stops when the agent dies, even by kill -9; what
@@ -257,8 +257,10 @@ func (r *Runner) command(ctx context.Context, codeDir, scratch string, args []st
 	runErr := startAndWait(cmd, scratch)
 	out := output{stdout: stdout.String(), stderr: stderr.String()}
 	if ctx.Err() != nil && cmd.Process != nil {
-		// Anything of the group that outlived SIGTERM.
+		// Anything of the group that outlived SIGTERM, and what Puppet
+		// started outside it.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killMarked(scratch)
 	}
 	if ctx.Err() != nil {
 		return out, ctx.Err()
