@@ -51,12 +51,15 @@ func newRoot() *cobra.Command {
 		Long: `agent runs on every node. It subscribes to balcony.run.*.<host>, catches up
 on runs it missed from the RUNS stream after a start or a reconnect, and runs
 them one at a time: it checks the requested revision out of its mirror of the
-code repository into a clean directory, runs 'puppet apply --noop' there
-(never through a shell, with its own vardir, no report submitted, storeconfigs
-off, a timeout) and publishes the parsed report on balcony.report.noop.<host>.
+code repository into a clean directory, compiles its catalog there ('puppet
+catalog compile'), sets noop on every resource of it (noop => false cannot beat
+a review) and applies that catalog with 'puppet apply --noop' (never through a
+shell, with its own vardir, no report submitted, storeconfigs off, a timeout),
+then publishes the parsed report on balcony.report.noop.<host>.
 
 A compile error, a timeout or an unknown revision is a failed report, never a
-crash. Its host record in the 'hosts' bucket is refreshed every heartbeat.
+crash. An agent that starts ends first what Puppet an earlier agent, killed
+with kill -9, left running (recorded under --state-dir). Its host record in the 'hosts' bucket is refreshed every heartbeat.
 
 Several agents can run on one machine (tests, the demo) with their own --host,
 --state-dir and --root (which sets the balcony_root fact and removes that
@@ -94,7 +97,7 @@ interpolate); without one, manifests and modules. --manifest and
 	fs.StringVar(&o.repo, "repo", "", "the Puppet code repository to mirror (URL or path); required")
 	fs.IntVar(&o.keep, "keep-checkouts", 5, "how many revision checkouts to keep")
 	fs.StringVar(&o.puppet.Binary, "puppet", "puppet", "the puppet executable")
-	fs.StringArrayVar(&o.puppet.Args, "puppet-arg", nil, "extra argument for puppet apply (repeatable)")
+	fs.StringArrayVar(&o.puppet.Args, "puppet-arg", nil, "extra argument for each Puppet command: catalog compile and apply (repeatable)")
 	fs.StringArrayVar(&o.facts, "fact", nil, "name=value: a fact given to Puppet as FACTER_name (repeatable)")
 	fs.StringVar(&o.root, "root", "", "simulate a host rooted at this directory: sets the balcony_root fact and removes the directory from reported paths")
 	fs.DurationVar(&o.puppet.Timeout, "timeout", 10*time.Minute, "longest a Puppet run may take")
@@ -161,6 +164,16 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+	// The state dir is now ours (New locked it): a Puppet left running by
+	// an agent killed before us is ended before our first run.
+	ended, err := runner.Recover(ctx, puppet.DefaultGrace)
+	if err != nil {
+		return fmt.Errorf("end the puppet of an earlier agent: %w", err)
+	}
+	for _, l := range ended {
+		log.Warn().Int("pgid", l.PGID).Int("processes", l.Processes).Bool("killed", l.Killed).
+			Msg("ended a puppet left running by an earlier agent")
 	}
 	// cobra prints the error, once.
 	return a.Run(ctx)

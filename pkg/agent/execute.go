@@ -118,6 +118,12 @@ func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest, res *
 		if err := rep.AddNewFileContents(out.CatalogJSON, parse); err != nil {
 			return nil, parse, err
 		}
+		// Puppet forced them to noop; the review says they asked not to be.
+		if req.Kind == protocol.KindNoop {
+			if err := rep.MarkNoopFalse(out.CatalogJSON, parse); err != nil {
+				return nil, parse, err
+			}
+		}
 	}
 	return rep, parse, nil
 }

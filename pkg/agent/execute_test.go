@@ -68,6 +68,9 @@ type execRig struct {
 	// nodes has its node file in nodes/, as its environment.conf says;
 	// badConf has an environment.conf Puppet cannot parse.
 	nodes, badConf string
+	// secrets asks for noop => false and holds secrets (secretsSite).
+	secrets string
+	scratch string // Puppet's scratch directory
 }
 
 // newExecRig builds the repository and the executor. stripRoot sets the
@@ -79,6 +82,7 @@ func newExecRig(t *testing.T, stripRoot bool) *execRig {
 	g := &execRig{
 		root:      filepath.Join(t.TempDir(), "root"),
 		checkouts: filepath.Join(t.TempDir(), "checkouts"),
+		scratch:   t.TempDir(),
 	}
 	g.good = f.Commit("motd", map[string]string{"manifests/site.pp": goodSite})
 	g.bad = f.Commit("boom", map[string]string{"manifests/site.pp": boomSite})
@@ -86,6 +90,7 @@ func newExecRig(t *testing.T, stripRoot bool) *execRig {
 		"environment.conf": "manifest = nodes\n", "nodes/site.pp": goodSite,
 	})
 	g.badConf = f.Commit("a broken environment.conf", map[string]string{"environment.conf": "manifest nodes\n"})
+	g.secrets = f.Commit("noop => false and secrets", map[string]string{"manifests/site.pp": secretsSite, "environment.conf": ""})
 	f.Push("main")
 	repo, err := gitrepo.Open(f.Bare)
 	if err != nil {
@@ -95,7 +100,7 @@ func newExecRig(t *testing.T, stripRoot bool) *execRig {
 		Certname:   execHost,
 		Env:        []string{"FACTER_balcony_root=" + g.root},
 		Timeout:    2 * time.Minute,
-		ScratchDir: t.TempDir(),
+		ScratchDir: g.scratch,
 	})
 	if err != nil {
 		t.Fatal(err)

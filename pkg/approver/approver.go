@@ -65,7 +65,9 @@ type Approver struct {
 	teams map[string]cachedTeam
 	// layouts are the layouts read, by revision (under mu).
 	layouts map[string]*layout
-	stops   []func()
+	// compileTime are the compile-time code warnings, by commit (under mu).
+	compileTime map[string][]string
+	stops       []func()
 }
 
 // New checks the options and opens the approvals bucket.

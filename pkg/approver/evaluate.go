@@ -29,7 +29,8 @@ type state struct {
 	withdrawn []delta.Group
 	ready     bool
 	// warnings are about where owners were read from (no node statement
-	// found, environment.conf problems); the status shows them first.
+	// found, environment.conf problems) and code the commit adds that
+	// runs on every host during the noop; the status shows them first.
 	warnings []string
 }
 
@@ -101,7 +102,12 @@ func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state)
 		if err != nil {
 			return nil, nil, err
 		}
-		st.warnings = warnings
+		ct, err := a.compileTimeWarnings(ctx, col.Parent(), sha)
+		if err != nil {
+			// Owners do not depend on it: say so rather than fail.
+			ct = []string{fmt.Sprintf("the commit's changes cannot be read (%v): code it adds that runs on every host during the noop is not looked for", err)}
+		}
+		st.warnings = append(append([]string(nil), warnings...), ct...)
 		rec.Status = owners.Evaluate(model, col.Commit, st.groups, rec.Approvals)
 		a.holdBack(rec, col)
 	}

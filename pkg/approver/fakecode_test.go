@@ -36,6 +36,33 @@ type fakeCode struct {
 	late    map[string]string          // known after a Fetch
 	fetches int
 	reads   []string // revisions Files was asked for, in order
+	// changes are what Changes returns for a commit (none by default).
+	changes map[string][]gitrepo.Change
+}
+
+// Changes returns the changes set for to with setChanges.
+func (c *fakeCode) Changes(from, to string, keep func(string) bool) ([]gitrepo.Change, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.trees[to]; !ok {
+		return nil, fmt.Errorf("changes to %s: %w", to, gitrepo.ErrUnknownRevision)
+	}
+	var out []gitrepo.Change
+	for _, ch := range c.changes[to] {
+		if keep(ch.Path) {
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+func (c *fakeCode) setChanges(sha string, changes []gitrepo.Change) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changes == nil {
+		c.changes = map[string][]gitrepo.Change{}
+	}
+	c.changes[sha] = changes
 }
 
 func newFakeCode() *fakeCode {

@@ -39,7 +39,7 @@ func sampleResource() report.Resource {
 		DefineType: "Motd::Line[one]", ContainmentPath: []string{"Stage[main]", "Motd", "Motd::Line[one]", "File[/etc/motd]"},
 		Events: []report.Event{{Property: "content", Previous: "{sha256}aa", Desired: "{sha256}bb", Status: "noop", Message: "would change"}},
 		Diff:   "--- /etc/motd\n+++ /etc/motd\n@@ -1 +1 @@\n-hi\n+hello\n", Logs: []string{"Would have triggered 'refresh' from 1 event"},
-		Failed: true, ChangedDuringNoop: true,
+		Failed: true, ChangedDuringNoop: true, NoopFalse: true,
 	}
 }
 
@@ -47,12 +47,12 @@ func sampleReport() *report.Report {
 	return &report.Report{
 		Host: "statler.example.com", PuppetVersion: "7.23.0", PuppetStatus: "changed", Noop: true, Failed: true,
 		Errors: []string{"Could not find class ::nope"}, Resources: []report.Resource{sampleResource()},
-		Time: recTime, Seconds: 1.5,
+		Time: recTime, Seconds: 1.5, NoopFalse: []string{"File[/etc/motd]"},
 	}
 }
 
 func sampleGroup() delta.Group {
-	return delta.Group{ID: "0123456789abcdef", Resource: sampleResource(), Hosts: []string{"statler.example.com"}, ChangedDuringNoop: true}
+	return delta.Group{ID: "0123456789abcdef", Resource: sampleResource(), Hosts: []string{"statler.example.com"}, ChangedDuringNoop: true, NoopFalse: true}
 }
 
 func sampleResult() *delta.Result {
@@ -65,6 +65,7 @@ func sampleResult() *delta.Result {
 		PerHost:    map[string][]report.Resource{"statler.example.com": {sampleResource()}},
 		Ignored: []delta.IgnoredNote{{Type: "File", Title: "/var/cache/.*", Purpose: "cache", Resources: []string{"File[/var/cache/x]"},
 			Hosts: []string{"statler.example.com"}}},
+		NoopFalse: []delta.NoopFalseNote{{Resource: "File[/etc/motd]", Hosts: []string{"statler.example.com"}}},
 	}
 }
 

@@ -84,6 +84,15 @@ type Result struct {
 	// Ignored says what Options.Ignored removed from the commit's own
 	// changes and withdrawn changes, per rule that matched.
 	Ignored []IgnoredNote `msgpack:"Ignored" json:"ignored,omitempty"`
+	// NoopFalse are the resources of the commit's catalogs that ask for
+	// noop => false, changed or not, sorted: the noop forced them to noop.
+	NoopFalse []NoopFalseNote `msgpack:"noop_false" json:"noop_false,omitempty"`
+}
+
+// NoopFalseNote is one resource that asks for noop => false, and where.
+type NoopFalseNote struct {
+	Resource string   `msgpack:"resource" json:"resource"`
+	Hosts    []string `msgpack:"hosts" json:"hosts"`
 }
 
 // Group is one change, identical on each of its hosts.
@@ -98,6 +107,9 @@ type Group struct {
 	// Hosts are the hosts with this change, sorted.
 	Hosts             []string `msgpack:"Hosts" json:"hosts"`
 	ChangedDuringNoop bool     `msgpack:"ChangedDuringNoop" json:"changed_during_noop,omitempty"`
+	// NoopFalse is true when the resource asks for noop => false on any
+	// of Hosts (report.Resource.NoopFalse).
+	NoopFalse bool `msgpack:"noop_false" json:"noop_false,omitempty"`
 }
 
 // ErrorGroup is one failure message of the commit and the hosts showing it.
@@ -148,6 +160,7 @@ func Compute(commit, parent string, hosts []HostInput, opts Options) *Result {
 	ign := newIgnorer(opts.Ignored)
 	groups, withdrawn, drift := newGrouper(), newGrouper(), newGrouper()
 	errs := map[string][]string{}
+	noopFalse := map[string][]string{} // resource → hosts
 
 	for _, h := range in {
 		res.Hosts = append(res.Hosts, h.Host)
@@ -171,6 +184,9 @@ func Compute(commit, parent string, hosts []HostInput, opts Options) *Result {
 				errs[m] = append(errs[m], h.Host)
 			}
 			continue
+		}
+		for _, id := range h.Commit.NoopFalse {
+			noopFalse[id] = append(noopFalse[id], h.Host)
 		}
 		base, note := chooseBaseline(h)
 		if note != nil {
@@ -202,6 +218,10 @@ func Compute(commit, parent string, hosts []HostInput, opts Options) *Result {
 	}
 	sort.Slice(res.Errors, func(i, j int) bool { return res.Errors[i].Message < res.Errors[j].Message })
 	res.Ignored = ign.notes()
+	for id, hs := range noopFalse {
+		res.NoopFalse = append(res.NoopFalse, NoopFalseNote{Resource: id, Hosts: hs})
+	}
+	sort.Slice(res.NoopFalse, func(i, j int) bool { return res.NoopFalse[i].Resource < res.NoopFalse[j].Resource })
 	return res
 }
 

@@ -33,9 +33,10 @@ func (g *grouper) add(host string, r report.Resource) {
 	id := g.key(&r)
 	if grp, ok := g.byKey[id]; ok {
 		grp.Hosts = append(grp.Hosts, host)
+		grp.NoopFalse = grp.NoopFalse || r.NoopFalse
 		return
 	}
-	g.byKey[id] = &Group{ID: id, Resource: r, Hosts: []string{host}, ChangedDuringNoop: r.ChangedDuringNoop}
+	g.byKey[id] = &Group{ID: id, Resource: r, Hosts: []string{host}, ChangedDuringNoop: r.ChangedDuringNoop, NoopFalse: r.NoopFalse}
 }
 
 // groups returns the groups sorted by resource ID, source file and hosts
@@ -127,6 +128,13 @@ func (r *Result) Digest() string {
 		b.WriteString(n.Host + "=" + n.Revision + "=" + n.Reason + "\x00")
 	}
 	b.WriteString("\x01" + strings.Join(r.Unanswered, ","))
+	if len(r.NoopFalse) > 0 {
+		// Only when present, so that earlier digests stay what they were.
+		b.WriteString("\x02")
+		for _, n := range r.NoopFalse {
+			b.WriteString(n.Resource + "=" + strings.Join(n.Hosts, ",") + "\x00")
+		}
+	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return hex.EncodeToString(sum[:])
 }

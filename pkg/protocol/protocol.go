@@ -117,8 +117,9 @@ type RunResult struct {
 	Report     *report.Report `msgpack:"report" json:"report"`
 	StartedAt  time.Time      `msgpack:"started_at" json:"started_at"`
 	FinishedAt time.Time      `msgpack:"finished_at" json:"finished_at"`
-	// PuppetSeconds is the wall time of the Puppet process, start-up and
-	// compilation included (the report's own metrics leave those out).
+	// PuppetSeconds is the wall time of the Puppet processes (a noop's
+	// compile and apply), start-up and compilation included (the report's
+	// own metrics leave those out).
 	PuppetSeconds float64 `msgpack:"puppet_seconds" json:"puppet_seconds"`
 }
 

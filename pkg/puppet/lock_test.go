@@ -69,7 +69,8 @@ func newLockRig(t *testing.T) *lockRig {
 		polls: make(chan struct{}),
 		code:  t.TempDir(),
 	}
-	bin := writeFile(t, dir, "puppet", "#!/bin/sh\n: > '"+g.ran+"'\n", 0o755)
+	// Compiling, it prints an empty catalog for the noop to apply.
+	bin := writeFile(t, dir, "puppet", "#!/bin/sh\n: > '"+g.ran+"'\necho '{\"resources\":[]}'\n", 0o755)
 	g.r = newRunner(t, Options{Binary: bin, LockFile: g.lock, LockPoll: time.Millisecond, ScratchDir: t.TempDir()})
 	g.ctx, g.cancel = context.WithCancel(t.Context())
 	t.Cleanup(g.cancel)

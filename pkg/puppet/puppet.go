@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -101,49 +102,60 @@ func NewRunner(o Options) (*Runner, error) {
 	return &Runner{opts: o}, nil
 }
 
-// Args returns the command line of a run of the code in codeDir with its
-// scratch directory in scratch. Exposed so that logs and tests can show it.
-// It reads codeDir's environment.conf (see Options.Manifest) and fails
-// when that cannot be read or parsed.
-func (r *Runner) Args(codeDir, scratch string, noop bool) ([]string, error) {
-	o := r.opts
+// ApplyArgs returns the command line of a real run (--no-noop) of the code
+// in codeDir with its scratch directory in scratch. Exposed so that logs
+// and tests can show it. It reads codeDir's environment.conf (see
+// Options.Manifest) and fails when that cannot be read or parsed.
+func (r *Runner) ApplyArgs(codeDir, scratch string) ([]string, error) {
 	manifest, modulepath, err := r.layout(codeDir)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"apply"}
-	if noop {
-		args = append(args, "--noop")
-	} else {
-		args = append(args, "--no-noop")
-	}
-	args = append(args,
+	args := append([]string{"apply", "--no-noop"}, r.runFlags(scratch)...)
+	args = append(args, "--catalog_cache_terminus=json")
+	args = append(args, r.codeFlags(codeDir, modulepath)...)
+	return append(args, manifest), nil
+}
+
+// runFlags are the flags of a `puppet apply` that applies a catalog: the
+// run's state and report stay in its scratch directory.
+func (r *Runner) runFlags(scratch string) []string {
+	return []string{
 		"--show_diff", "--color=false",
 		// Whole-file diffs let the delta rebuild each side of a file, so a
 		// file edited twice shows the commit's own step.
 		"--diff_args=-U 1000000",
-		"--certname", o.Certname,
+		"--certname", r.opts.Certname,
 		"--vardir", filepath.Join(scratch, "var"),
 		"--statedir", filepath.Join(scratch, "var", "state"),
+		// Debian's Puppet also copies the summary to a world-readable
+		// publicdir (/var/cache/puppet/public) unless told otherwise.
+		"--publicdir", filepath.Join(scratch, "public"),
 		"--lastrunfile", filepath.Join(scratch, "last_run_summary.yaml"),
 		"--lastrunreport", filepath.Join(scratch, "last_run_report.yaml"),
-		"--catalog_cache_terminus=json",
 		"--report", "--reports=none",
 		"--no-storeconfigs",
 		"--no-usecacheonfailure",
-		"--modulepath", modulepath,
-	)
+	}
+}
+
+// codeFlags are the flags that find the code: the modulepath (also where
+// apply finds puppet:///modules/ sources), hiera.yaml, Options.Args.
+func (r *Runner) codeFlags(codeDir, modulepath string) []string {
+	args := []string{"--modulepath", modulepath}
 	if _, err := os.Stat(filepath.Join(codeDir, "hiera.yaml")); err == nil {
 		args = append(args, "--hiera_config", filepath.Join(codeDir, "hiera.yaml"))
 	}
-	args = append(args, o.Args...)
-	return append(args, manifest), nil
+	return append(args, r.opts.Args...)
 }
 
-// Run runs Puppet once on the code in codeDir. A non-zero exit is not an
+// Run runs Puppet once on the code in codeDir: a noop (the catalog is
+// compiled, every resource forced to noop, then applied with --noop; see
+// CompileArgs) or a real run (ApplyArgs). A non-zero exit is not an
 // error: the caller reads the report and stderr. Errors are for runs that
-// could not happen (a malformed environment.conf, see Args) or were cut
-// short (ErrTimeout; ctx's error when ctx ended during the run).
+// could not happen (a malformed environment.conf, see ApplyArgs; a
+// process group that could not be recorded, see Recover) or
+// were cut short (ErrTimeout; ctx's error when ctx ended during the run).
 //
 // With a LockFile, Run first blocks while the puppet agent holds its run
 // lock, for as long as ctx allows (Timeout bounds Puppet's run only, not
@@ -156,45 +168,28 @@ func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, e
 	if err := os.MkdirAll(r.opts.ScratchDir, 0o750); err != nil {
 		return nil, fmt.Errorf("puppet scratch dir: %w", err)
 	}
-	scratch, err := os.MkdirTemp(r.opts.ScratchDir, "run-")
+	scratch, err := os.MkdirTemp(r.opts.ScratchDir, scratchPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("puppet scratch dir: %w", err)
 	}
+	// The scratch holds the compiled catalog, secrets included: it never
+	// outlives the run (Recover removes those of an agent killed mid-run).
 	defer os.RemoveAll(scratch)
 
-	args, err := r.Args(codeDir, scratch, noop)
-	if err != nil {
-		return nil, err
-	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	name := r.opts.Binary
-	if r.opts.Nice {
-		if nice, err := exec.LookPath("nice"); err == nil {
-			name, args = nice, append([]string{"-n", "10", r.opts.Binary}, args...)
-		}
-	}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = codeDir
-	cmd.Env = append(os.Environ(), r.opts.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// Puppet forks (facter, diff, execs): stop the whole process group.
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	runErr := cmd.Run()
-	res := &Result{
-		Stdout:   stdout.String(),
-		Stderr:   stderr.String(),
-		Duration: time.Since(start),
+	run := r.apply
+	if noop {
+		run = r.noop
 	}
-	if ctx.Err() != nil && cmd.Process != nil {
-		// Anything of the group that outlived SIGTERM.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	res, err := run(ctx, codeDir, scratch)
+	if res == nil {
+		// Puppet never started (a malformed environment.conf).
+		return nil, err
 	}
+	res.Duration = time.Since(start)
 	if err := parent.Err(); err != nil {
 		// The caller's own end (shutdown, its deadline), not our timeout.
 		return res, err
@@ -202,15 +197,25 @@ func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, e
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%w after %s", ErrTimeout, r.opts.Timeout)
 	}
-	var exitErr *exec.ExitError
-	switch {
-	case errors.As(runErr, &exitErr):
-		res.ExitCode = exitErr.ExitCode()
-	case runErr != nil:
-		return res, fmt.Errorf("run %s: %w", name, runErr)
+	if err != nil {
+		return res, err
 	}
 	if data, err := os.ReadFile(filepath.Join(scratch, "last_run_report.yaml")); err == nil {
 		res.ReportYAML = data
+	}
+	return res, nil
+}
+
+// apply is a real run: `puppet apply --no-noop` compiles and applies.
+func (r *Runner) apply(ctx context.Context, codeDir, scratch string) (*Result, error) {
+	args, err := r.ApplyArgs(codeDir, scratch)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.command(ctx, codeDir, scratch, args)
+	res := &Result{Stdout: out.stdout, Stderr: out.stderr, ExitCode: out.exitCode}
+	if err != nil {
+		return res, err
 	}
 	catalog := filepath.Join(scratch, "var", "client_data", "catalog", r.opts.Certname+".json")
 	if data, err := os.ReadFile(catalog); err == nil {
@@ -219,16 +224,74 @@ func (r *Runner) Run(ctx context.Context, codeDir string, noop bool) (*Result, e
 	return res, nil
 }
 
-// ErrorLines returns Puppet's "Error: ..." lines from its output, without
-// the harmless facter noise some sandboxes produce.
+// output is what one Puppet process left.
+type output struct {
+	stdout, stderr string
+	exitCode       int
+}
+
+// command runs one Puppet process in its own process group, recorded in
+// the scratch directory while it runs (see Recover). A non-zero exit is not an error; when
+// ctx ends the whole group is stopped (SIGTERM, then SIGKILL).
+func (r *Runner) command(ctx context.Context, codeDir, scratch string, args []string) (output, error) {
+	name := r.opts.Binary
+	if r.opts.Nice {
+		if nice, err := exec.LookPath("nice"); err == nil {
+			name, args = nice, append([]string{"-n", "10", r.opts.Binary}, args...)
+		}
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = codeDir
+	cmd.Env = append(append(os.Environ(), r.opts.Env...), RunEnv+"="+scratch)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid: true,
+		// Puppet itself stops when the agent dies, even by kill -9; what
+		// it started is ended by the next agent (Recover).
+		Pdeathsig: syscall.SIGTERM,
+	}
+	// Puppet forks (facter, diff, execs): stop the whole process group.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := startAndWait(cmd, scratch)
+	out := output{stdout: stdout.String(), stderr: stderr.String()}
+	if ctx.Err() != nil && cmd.Process != nil {
+		// Anything of the group that outlived SIGTERM, and what Puppet
+		// started outside it.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killMarked(scratch)
+	}
+	if ctx.Err() != nil {
+		return out, ctx.Err()
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(runErr, &exitErr):
+		out.exitCode = exitErr.ExitCode()
+	case runErr != nil:
+		return out, fmt.Errorf("run %s: %w", name, runErr)
+	}
+	return out, nil
+}
+
+// ErrorLines returns Puppet's "Error: ..." lines from its output, each
+// once, without the harmless facter noise some sandboxes produce and
+// without what `puppet catalog compile` adds to a compile error (the same
+// error again, prefixed, and a hint at its help).
 func ErrorLines(output string) []string {
 	var errs []string
 	for _, line := range strings.Split(output, "\n") {
 		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "Error: ") || strings.HasPrefix(line, "Error: Facter:") {
+		if !strings.HasPrefix(line, "Error: ") || strings.HasPrefix(line, "Error: Facter:") ||
+			strings.HasPrefix(line, "Error: Try 'puppet help") {
 			continue
 		}
-		errs = append(errs, strings.TrimPrefix(line, "Error: "))
+		line = strings.TrimPrefix(line, "Error: ")
+		line = strings.TrimPrefix(line, "Could not call 'find' on 'catalog': ")
+		if !slices.Contains(errs, line) {
+			errs = append(errs, line)
+		}
 	}
 	return errs
 }

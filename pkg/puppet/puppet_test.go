@@ -66,6 +66,25 @@ func TestNewRunnerNeedsCertname(t *testing.T) {
 	}
 }
 
+// Command lines a run can use: a real run, and a noop's two steps.
+const (
+	cmdApply   = "apply"
+	cmdCompile = "compile"
+	cmdNoop    = "noop"
+)
+
+// commandArgs returns the command line of kind for the code in codeDir.
+func commandArgs(r *Runner, kind, codeDir, scratch string) ([]string, error) {
+	switch kind {
+	case cmdApply:
+		return r.ApplyArgs(codeDir, scratch)
+	case cmdCompile:
+		return r.CompileArgs(codeDir, scratch)
+	default:
+		return r.NoopArgs(codeDir, scratch, filepath.Join(scratch, "catalog.json"))
+	}
+}
+
 func TestArgs(t *testing.T) {
 	withHiera := t.TempDir()
 	writeFile(t, withHiera, "hiera.yaml", "---\nversion: 5\n", 0o644)
@@ -84,40 +103,69 @@ func TestArgs(t *testing.T) {
 		name      string
 		opts      Options
 		codeDir   string
-		noop      bool
+		cmd       string   // cmdApply, cmdCompile or cmdNoop
+		wantHead  []string // the first arguments
 		wantFlags []string // present
 		notFlags  []string // absent
 		hiera     string   // want --hiera_config with this value; "" none
-		wantTail  []string // the last arguments, manifest last
+		wantTail  []string // the last arguments (a real run's manifest last)
+		// manifest is the --manifest wanted of a compile.
+		manifest string
 		// modulepath is the --modulepath wanted; default codeDir/modules.
 		modulepath string
 	}{
 		{
-			name: "noop", codeDir: without, noop: true,
-			wantFlags: []string{"--noop", "--show_diff", "--color=false", "--report", "--reports=none", "--no-storeconfigs", "--no-usecacheonfailure"},
-			notFlags:  []string{"--no-noop", "--hiera_config"},
+			name: "compile", codeDir: without, cmd: cmdCompile,
+			wantHead:  []string{"catalog", "compile", "fozzie.example.com"},
+			wantFlags: []string{"--render-as", "json", "--color=false", "--no-storeconfigs"},
+			notFlags:  []string{"--noop", "--no-noop", "--hiera_config", "--catalog", "apply"},
+			manifest:  filepath.Join(without, "manifests"),
+		},
+		{
+			name: "noop applies the forced catalog", codeDir: without, cmd: cmdNoop,
+			wantHead:  []string{"apply", "--noop", "--catalog", filepath.Join(scratch, "catalog.json")},
+			wantFlags: []string{"--show_diff", "--color=false", "--report", "--reports=none", "--no-storeconfigs", "--no-usecacheonfailure"},
+			notFlags:  []string{"--no-noop", "--hiera_config", filepath.Join(without, "manifests")},
+		},
+		{
+			name: "apply", codeDir: without, cmd: cmdApply,
+			wantHead:  []string{"apply", "--no-noop"},
+			wantFlags: []string{"--show_diff", "--catalog_cache_terminus=json"},
+			notFlags:  []string{"--noop", "--catalog"},
 			wantTail:  []string{filepath.Join(without, "manifests")},
 		},
 		{
-			name: "apply", codeDir: without, noop: false,
-			wantFlags: []string{"--no-noop", "--show_diff"},
-			notFlags:  []string{"--noop"},
-			wantTail:  []string{filepath.Join(without, "manifests")},
-		},
-		{
-			name: "hiera.yaml in the checkout", codeDir: withHiera, noop: true,
+			name: "hiera.yaml in the checkout", codeDir: withHiera, cmd: cmdCompile,
 			hiera:    filepath.Join(withHiera, "hiera.yaml"),
-			wantTail: []string{filepath.Join(withHiera, "manifests")},
+			manifest: filepath.Join(withHiera, "manifests"),
+		},
+		{
+			name: "hiera.yaml in the checkout, noop", codeDir: withHiera, cmd: cmdNoop,
+			hiera: filepath.Join(withHiera, "hiera.yaml"),
 		},
 		{
 			name:    "extra args and manifest file",
 			opts:    Options{Args: []string{"--strict=error", "--trace"}, Manifest: "manifests/site.pp", ModulePath: "site:modules"},
-			codeDir: without, noop: true,
+			codeDir: without, cmd: cmdApply,
 			wantTail:   []string{"--strict=error", "--trace", filepath.Join(without, "manifests", "site.pp")},
 			modulepath: filepath.Join(without, "site") + ":" + filepath.Join(without, "modules"),
 		},
 		{
-			name: "environment.conf", codeDir: withConf, noop: true,
+			name:    "extra args compiling",
+			opts:    Options{Args: []string{"--strict=error", "--trace"}, Manifest: "manifests/site.pp"},
+			codeDir: without, cmd: cmdCompile,
+			wantTail: []string{"--strict=error", "--trace"},
+			manifest: filepath.Join(without, "manifests", "site.pp"),
+		},
+		{
+			name:    "extra args applying the catalog",
+			opts:    Options{Args: []string{"--strict=error", "--trace"}, ModulePath: "site:modules"},
+			codeDir: without, cmd: cmdNoop,
+			wantTail:   []string{"--strict=error", "--trace"},
+			modulepath: filepath.Join(without, "site") + ":" + filepath.Join(without, "modules"),
+		},
+		{
+			name: "environment.conf", codeDir: withConf, cmd: cmdApply,
 			wantTail: []string{filepath.Join(withConf, "nodes")},
 			modulepath: strings.Join([]string{
 				filepath.Join(withConf, "site"), filepath.Join(withConf, "dist", "a"), filepath.Join(withConf, "dist", "b"),
@@ -125,21 +173,29 @@ func TestArgs(t *testing.T) {
 			}, ":"),
 		},
 		{
-			name: "flags override environment.conf", codeDir: withConf, noop: true,
+			name: "environment.conf compiling", codeDir: withConf, cmd: cmdCompile,
+			manifest: filepath.Join(withConf, "nodes"),
+			modulepath: strings.Join([]string{
+				filepath.Join(withConf, "site"), filepath.Join(withConf, "dist", "a"), filepath.Join(withConf, "dist", "b"),
+				"$basemodulepath", "/opt/modules",
+			}, ":"),
+		},
+		{
+			name: "flags override environment.conf", codeDir: withConf, cmd: cmdCompile,
 			opts:       Options{Manifest: "manifests/site.pp", ModulePath: "modules"},
-			wantTail:   []string{filepath.Join(withConf, "manifests", "site.pp")},
+			manifest:   filepath.Join(withConf, "manifests", "site.pp"),
 			modulepath: filepath.Join(withConf, "modules"),
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRunner(t, tc.opts)
-			args, err := r.Args(tc.codeDir, scratch, tc.noop)
+			args, err := commandArgs(r, tc.cmd, tc.codeDir, scratch)
 			if err != nil {
-				t.Fatalf("Args: %v", err)
+				t.Fatalf("args: %v", err)
 			}
-			if args[0] != "apply" {
-				t.Errorf("args[0] = %q, want apply", args[0])
+			if head := args[:min(len(tc.wantHead), len(args))]; !slices.Equal(head, tc.wantHead) {
+				t.Errorf("args start %q, want %q", head, tc.wantHead)
 			}
 			for _, f := range tc.wantFlags {
 				if !slices.Contains(args, f) {
@@ -161,14 +217,25 @@ func TestArgs(t *testing.T) {
 			if tail := args[len(args)-len(tc.wantTail):]; !slices.Equal(tail, tc.wantTail) {
 				t.Errorf("args end %q, want %q", tail, tc.wantTail)
 			}
+			if tc.manifest != "" {
+				if got := flagValue(t, args, "--manifest"); got != tc.manifest {
+					t.Errorf("--manifest %q, want %q", got, tc.manifest)
+				}
+			} else if slices.Contains(args, "--manifest") {
+				t.Errorf("--manifest given to %s: %q", tc.cmd, args)
+			}
 			// The run's state stays in its scratch directory.
-			for flag, want := range map[string]string{
-				"--certname":      "fozzie.example.com",
-				"--vardir":        filepath.Join(scratch, "var"),
-				"--statedir":      filepath.Join(scratch, "var", "state"),
-				"--lastrunfile":   filepath.Join(scratch, "last_run_summary.yaml"),
-				"--lastrunreport": filepath.Join(scratch, "last_run_report.yaml"),
-			} {
+			want := map[string]string{
+				"--certname":  "fozzie.example.com",
+				"--vardir":    filepath.Join(scratch, "var"),
+				"--statedir":  filepath.Join(scratch, "var", "state"),
+				"--publicdir": filepath.Join(scratch, "public"),
+			}
+			if tc.cmd != cmdCompile {
+				want["--lastrunfile"] = filepath.Join(scratch, "last_run_summary.yaml")
+				want["--lastrunreport"] = filepath.Join(scratch, "last_run_report.yaml")
+			}
+			for flag, want := range want {
 				if got := flagValue(t, args, flag); got != want {
 					t.Errorf("%s %q, want %q", flag, got, want)
 				}
@@ -295,9 +362,11 @@ func TestArgsMalformedEnvironmentConf(t *testing.T) {
 			code := t.TempDir()
 			writeFile(t, code, "environment.conf", conf, 0o644)
 			r := newRunner(t, Options{})
-			args, err := r.Args(code, "/scratch/run-1", true)
-			if err == nil || !strings.Contains(err.Error(), "manifest") && !strings.Contains(err.Error(), "environment.conf") {
-				t.Fatalf("Args = %q, %v; want an error naming environment.conf or the manifest", args, err)
+			for _, kind := range []string{cmdApply, cmdCompile, cmdNoop} {
+				args, err := commandArgs(r, kind, code, "/scratch/run-1")
+				if err == nil || !strings.Contains(err.Error(), "manifest") && !strings.Contains(err.Error(), "environment.conf") {
+					t.Fatalf("%s args = %q, %v; want an error naming environment.conf or the manifest", kind, args, err)
+				}
 			}
 			// Run refuses it before starting Puppet.
 			if _, err := r.Run(t.Context(), code, true); err == nil {

@@ -69,3 +69,37 @@ func createsFile(events []Event) bool {
 	}
 	return false
 }
+
+// MarkNoopFalse records the resources of the compiled catalog that ask
+// for noop => false (Puppet takes the string "false" too): their IDs,
+// normalized as the report's, in NoopFalse, and NoopFalse on those among
+// Resources.
+func (r *Report) MarkNoopFalse(catalog []byte, opts ParseOptions) error {
+	var cat struct {
+		Resources []struct {
+			Type       string `json:"type"`
+			Title      string `json:"title"`
+			Parameters struct {
+				Noop any `json:"noop"`
+			} `json:"parameters"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(catalog, &cat); err != nil {
+		return fmt.Errorf("parse catalog: %w", err)
+	}
+	n := newNormalizer(opts)
+	var ids []string
+	for _, res := range cat.Resources {
+		if v := res.Parameters.Noop; v == false || v == "false" {
+			ids = append(ids, n.text(res.Type+"["+res.Title+"]"))
+		}
+	}
+	slices.Sort(ids)
+	r.NoopFalse = slices.Compact(ids)
+	for i := range r.Resources {
+		if _, found := slices.BinarySearch(r.NoopFalse, r.Resources[i].ID); found {
+			r.Resources[i].NoopFalse = true
+		}
+	}
+	return nil
+}

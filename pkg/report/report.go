@@ -26,6 +26,11 @@ type Report struct {
 	Time      time.Time  `msgpack:"time" json:"time"`
 	// Seconds is Puppet's own total run time from the report metrics.
 	Seconds float64 `msgpack:"seconds" json:"seconds"`
+	// NoopFalse lists, sorted, the resources of the catalog that ask for
+	// noop => false, changed or not. The agent forces them to noop like
+	// every other resource; a run in noop mode elsewhere (puppet agent
+	// --noop) would change them.
+	NoopFalse []string `msgpack:"noop_false" json:"noop_false,omitempty"`
 }
 
 // Resource is one resource's normalized change in one run.
@@ -53,6 +58,9 @@ type Resource struct {
 	// ChangedDuringNoop is true when an event's status is not noop in a
 	// noop run: the resource has noop => false and really changed.
 	ChangedDuringNoop bool `msgpack:"changed_during_noop" json:"changed_during_noop,omitempty"`
+	// NoopFalse is true when the resource asks for noop => false: see
+	// Report.NoopFalse.
+	NoopFalse bool `msgpack:"noop_false" json:"noop_false,omitempty"`
 }
 
 // Event is one property change of a resource.

@@ -11,7 +11,8 @@ import (
 
 // Markdown renders the document for people. Sections, in order: header
 // (commit, subject, author, progress), the commit's changes ("No changes."
-// when none), errors, withdrawn changes, hosts compared with another
+// when none), errors, resources asking for noop => false, withdrawn
+// changes, hosts compared with another
 // baseline, drift, ignored noise and hosts that did not answer. Empty
 // sections are left out, except the changes. Diffs are trimmed to Context
 // lines. Markdown never fails; its output depends on doc alone.
@@ -34,6 +35,12 @@ func Markdown(doc Document) string {
 		b.WriteString("\n## Errors\n\n")
 		for _, e := range r.Errors {
 			fmt.Fprintf(&b, "- **%s**:\n%s", CompressHosts(e.Hosts), fence("", e.Message+"\n"))
+		}
+	}
+	if len(r.NoopFalse) > 0 {
+		b.WriteString("\n## noop => false\n\nThese ask for `noop => false`. The noop forced them to noop; a Puppet run in noop mode elsewhere (`puppet agent --noop`) would change them:\n\n")
+		for _, n := range r.NoopFalse {
+			fmt.Fprintf(&b, "- `%s` on %s\n", n.Resource, CompressHosts(n.Hosts))
 		}
 	}
 	if len(r.Withdrawn) > 0 {
@@ -118,6 +125,9 @@ func group(b *strings.Builder, g delta.Group) {
 	}
 	if g.ChangedDuringNoop {
 		b.WriteString("\n> **Warning:** changed during the noop (noop => false): this already happened on these hosts.\n")
+	}
+	if g.NoopFalse {
+		b.WriteString("\n> **Note:** asks for `noop => false`: forced to noop for this review.\n")
 	}
 	if r.Diff != "" {
 		b.WriteString("\n" + fence("diff", delta.TrimDiff(r.Diff, Context)))

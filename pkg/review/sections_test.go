@@ -95,6 +95,15 @@ func sectionsResult() *delta.Result {
 				},
 			},
 			{
+				ID: "9999aaaabbbbcccc", Hosts: dbHosts[:1], NoopFalse: true,
+				Resource: report.Resource{
+					ID: "File[/etc/forced]", Type: "File", Title: "/etc/forced",
+					File: "modules/db/manifests/init.pp", Line: 5,
+					Events:    []report.Event{{Property: "ensure", Previous: "absent", Desired: "file", Status: "noop"}},
+					NoopFalse: true,
+				},
+			},
+			{
 				ID: "7777000088889999", Hosts: dbHosts[:1],
 				Resource: report.Resource{
 					ID: "Package[pg]", Type: "Package", Title: "pg",
@@ -127,6 +136,10 @@ func sectionsResult() *delta.Result {
 			{Host: webHosts[2], Reason: delta.ReasonNoBaseline},
 			{Host: dbHosts[0], Revision: "dddddddddddddddddddddddddddddddddddddddd", Reason: delta.ReasonLastApplied},
 			{Host: webHosts[3], Revision: "cccccccccccccccccccccccccccccccccccccccc", Reason: delta.ReasonParentUnanswered},
+		},
+		NoopFalse: []delta.NoopFalseNote{
+			{Resource: "Exec[check]", Hosts: answeredWeb},
+			{Resource: "File[/etc/forced]", Hosts: dbHosts[:1]},
 		},
 		Unanswered: webHosts[10:],
 		PerHost:    map[string][]report.Resource{webHosts[0]: {{ID: "File[/etc/app.conf]"}}},
@@ -251,7 +264,8 @@ func TestJSONSections(t *testing.T) {
 			Groups, Withdrawn, Drift []delta.Group
 			Errors                   []delta.ErrorGroup
 			Baselines                []delta.BaselineNote
-			PerHost                  map[string]any `json:"per_host"`
+			NoopFalse                []delta.NoopFalseNote `json:"noop_false"`
+			PerHost                  map[string]any        `json:"per_host"`
 		}
 	}
 	if err := json.Unmarshal(js, &out); err != nil {
@@ -261,12 +275,15 @@ func TestJSONSections(t *testing.T) {
 	if r.PerHost != nil {
 		t.Error("per_host in the review JSON")
 	}
-	if len(r.Groups) != 4 || len(r.Withdrawn) != 1 || len(r.Drift) != 1 || len(r.Errors) != 2 || len(r.Baselines) != 5 {
+	if len(r.Groups) != 5 || len(r.Withdrawn) != 1 || len(r.Drift) != 1 || len(r.Errors) != 2 || len(r.Baselines) != 5 {
 		t.Errorf("sections lost: %d groups, %d withdrawn, %d drift, %d errors, %d baselines",
 			len(r.Groups), len(r.Withdrawn), len(r.Drift), len(r.Errors), len(r.Baselines))
 	}
 	if !r.Groups[2].ChangedDuringNoop {
 		t.Error("changed_during_noop lost")
+	}
+	if !r.Groups[3].NoopFalse || !r.Groups[3].Resource.NoopFalse || len(r.NoopFalse) != 2 {
+		t.Errorf("noop_false lost: group %v, resource %v, notes %+v", r.Groups[3].NoopFalse, r.Groups[3].Resource.NoopFalse, r.NoopFalse)
 	}
 	if d := r.Groups[0].Resource.Diff; strings.Contains(d, "# managed by puppet") || !strings.Contains(d, "password = ```[redacted]```") {
 		t.Errorf("JSON diff not trimmed like the Markdown:\n%s", d)
