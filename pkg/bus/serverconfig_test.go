@@ -196,8 +196,8 @@ func TestReadUserKey(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	tests := map[string]string{
-		"nats://127.0.0.1:4222":                          "nats://127.0.0.1:4222",
-		"nats://kermit:secret@bus:4222":                  "nats://kermit:xxxxx@bus:4222",
+		"nats://127.0.0.1:4222":                         "nats://127.0.0.1:4222",
+		"nats://kermit:secret@bus:4222":                 "nats://kermit:xxxxx@bus:4222",
 		"nats://s3cr3ttoken@bus:4222,nats://a:b@c:4222": "nats://xxxxx@bus:4222,nats://a:xxxxx@c:4222",
 	}
 	for in, want := range tests {
