@@ -60,13 +60,6 @@ func (a *Agent) catchUp(ctx context.Context) error {
 	return nil
 }
 
-// CatchUpConsumer is the name of the short-lived consumer an agent of host
-// reads its missed runs with. Host names have no underscores, so no two
-// hosts share a name; permissions give an agent this name alone.
-func CatchUpConsumer(host string) string {
-	return "agent_" + strings.ReplaceAll(host, ".", "_")
-}
-
 // nextRun is the first run of this host stored after the cursor, nil when
 // there is none. It reads through a consumer created for the purpose with
 // the host's filter and deleted after: its filter is in the API subject
@@ -78,7 +71,7 @@ func (a *Agent) nextRun(ctx context.Context) (*jetstream.RawStreamMsg, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := CatchUpConsumer(a.opts.Host)
+	name := bus.CatchUpConsumer(a.opts.Host)
 	cfg := jetstream.ConsumerConfig{
 		Name:          name,
 		Description:   "agent catch-up (deleted after use)",

@@ -47,6 +47,9 @@ type Options struct {
 	// (the git hook) Connect fails at once.
 	WaitForServer bool
 	Log           zerolog.Logger
+	// OnAsyncError, when set, is told every asynchronous error the server
+	// sends, such as a permissions violation (tests fail on them).
+	OnAsyncError func(error)
 }
 
 // EmbeddedOptions configures the embedded nats-server.
@@ -151,6 +154,9 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 				ev = ev.Str("subject", sub.Subject)
 			}
 			ev.Msg("bus error")
+			if opts.OnAsyncError != nil {
+				opts.OnAsyncError(err)
+			}
 		}),
 	}
 	nopts = append(nopts, auth...)
