@@ -232,3 +232,24 @@ func (p Permissions) conf(indent string) string {
 	b.WriteString(indent + "}")
 	return b.String()
 }
+
+// Reference is the permission set of every role written out for
+// deploy/permissions.conf: UsersConfig of one example identity per role,
+// with a placeholder where each real public key goes.
+func Reference() string {
+	ids := []Identity{
+		{Role: Agent, Name: "fozzie.example.com", Public: "UAGENT_OF_FOZZIE"},
+		{Role: Person, Name: "kermit", Public: "UPERSON_KERMIT"},
+	}
+	for _, r := range Services {
+		ids = append(ids, Identity{Role: r, Name: string(r), Public: "U" + strings.ToUpper(string(r))})
+	}
+	conf, err := UsersConfig(ids)
+	if err != nil {
+		panic(err) // the examples are valid
+	}
+	return "# Reference: the permissions of each role, as 'nooper credentials' writes them\n" +
+		"# into users.conf with each identity's real nkey in place of U<ROLE>; the inbox\n" +
+		"# _INBOX.<nkey> is each identity's own. Generated from pkg/credentials (a test\n" +
+		"# keeps it equal): change the code, then `go test ./pkg/credentials -update`.\n" + conf
+}
