@@ -99,7 +99,9 @@ func (s *ServerFlags) Register(fs *pflag.FlagSet, defaultDataDir string, def Emb
 	fs.StringVar(&s.Listen, "listen", "127.0.0.1:4222", "embedded server: address for clients and the nats CLI")
 	fs.BoolVar(&s.NoSync, "no-sync-always", false, "embedded server: let JetStream sync every 2 minutes instead of on every write (faster, loses acknowledged writes on power failure)")
 	fs.StringVar(&s.Config, "server-config", "", "embedded server: a nats-server configuration file (authorization, accounts, tls, cluster; see docs/security.md); --data-dir, --listen, sync and an 8MB max_payload apply where it is silent")
-	fs.BoolVar(&s.Provision, "provision", true, "create or update the streams and buckets of streams.yaml at start")
+	// Only the bus's owner creates streams: the others need no rights on
+	// the JetStream API beyond their own, and wait for the nooper.
+	fs.BoolVar(&s.Provision, "provision", def == EmbedByDefault, "create or update the streams and buckets of streams.yaml at start (otherwise wait until the nooper has; give it to a daemon other than the nooper run --embedded)")
 }
 
 // BusFlags are a daemon's bus flags: the client's, which its verbs share,
@@ -107,6 +109,9 @@ func (s *ServerFlags) Register(fs *pflag.FlagSet, defaultDataDir string, def Emb
 type BusFlags struct {
 	Client ClientFlags
 	Server ServerFlags
+	// Needs are the streams (KV_<bucket> for a bucket) the daemon waits
+	// for when it does not provision: credentials.Streams of its role.
+	Needs []string
 }
 
 // errEmbeddedWithURL refuses a command line that both names a bus and asks
@@ -158,10 +163,13 @@ func (b BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) 
 		log.Info().Str("url", conn.URL()).Msg("connected to the bus")
 	}
 	if b.Server.Provision {
-		if err := bus.ProvisionDeclared(ctx, conn.JS); err != nil {
-			conn.Close()
-			return nil, err
-		}
+		err = bus.ProvisionDeclared(ctx, conn.JS)
+	} else {
+		err = bus.WaitForStreams(ctx, conn.JS, b.Needs, log)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
 	}
 	return conn, nil
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,22 +49,22 @@ func TestBusFlagsRegister(t *testing.T) {
 		want daemon.BusFlags
 	}{
 		{"defaults", nil, nil, daemon.BusFlags{
-			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}}},
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
 		{"env", map[string]string{"BALCONY_NATS_URL": "nats://bus:4222", "BALCONY_NATS_CREDS": "/etc/balcony.creds"}, nil, daemon.BusFlags{
 			Client: daemon.ClientFlags{URL: "nats://bus:4222", Creds: "/etc/balcony.creds"},
-			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}}},
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
 		{"flags win over env", map[string]string{"BALCONY_NATS_URL": "nats://bus:4222"}, []string{"--nats-url=nats://other:4222"}, daemon.BusFlags{
 			Client: daemon.ClientFlags{URL: "nats://other:4222"},
-			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}}},
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
 		{"all flags", nil, []string{"--embedded", "--data-dir=/d", "--listen=0.0.0.0:4333", "--no-sync-always", "--provision=false", "--server-config=/etc/nats.conf"}, daemon.BusFlags{
 			Server: daemon.ServerFlags{Embedded: true, DataDir: "/d", Listen: "0.0.0.0:4333", NoSync: true, Config: "/etc/nats.conf"}}},
 		{"tls env", map[string]string{"BALCONY_NATS_TLS_CA": "/ca.pem", "BALCONY_NATS_TLS_CERT": "/c.pem", "BALCONY_NATS_TLS_KEY": "/k.pem"}, nil, daemon.BusFlags{
 			Client: daemon.ClientFlags{TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem"},
-			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}}},
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := parse(t, daemon.ConnectByDefault, tt.env, tt.args...); got != tt.want {
+			if got := parse(t, daemon.ConnectByDefault, tt.env, tt.args...); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -298,5 +300,46 @@ func TestServerConfigWithURLIsRefused(t *testing.T) {
 			c.Close()
 		}
 		t.Errorf("--server-config with a URL: %v", err)
+	}
+}
+
+// Only the nooper provisions by default.
+func TestOnlyTheNooperProvisionsByDefault(t *testing.T) {
+	if b := parse(t, daemon.EmbedByDefault, nil); !b.Server.Provision {
+		t.Error("the nooper does not provision by default")
+	}
+	if b := parse(t, daemon.ConnectByDefault, nil); b.Server.Provision {
+		t.Error("a daemon other than the nooper provisions by default")
+	}
+}
+
+// A daemon that does not provision waits, saying so, until the streams it
+// needs exist.
+func TestDaemonWaitsForItsStreams(t *testing.T) {
+	srv, err := bus.Connect(context.Background(), bus.Options{Embedded: bus.EmbeddedOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiting := make(chan struct{})
+	var once sync.Once
+	w := &cancelOnLog{msg: "waiting for the nooper to provision the bus", cancel: func() { once.Do(func() { close(waiting) }) }}
+	b := daemon.BusFlags{Client: daemon.ClientFlags{URL: srv.URL()}, Needs: []string{"RUNS", "KV_hosts"}}
+	done := make(chan error, 1)
+	go func() {
+		c, err := b.Connect(ctx, "agent", zerolog.New(w))
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	<-waiting
+	if err := bus.ProvisionDeclared(ctx, srv.JS); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("after provisioning: %v", err)
 	}
 }
