@@ -107,15 +107,16 @@ func (a *Agent) nextRun(ctx context.Context) (*jetstream.RawStreamMsg, error) {
 	if err != nil {
 		return nil, err
 	}
-	for m := range batch.Messages() {
-		md, err := m.Metadata()
-		if err != nil {
-			return nil, err
-		}
-		return &jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: md.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: md.Timestamp}, nil
+	m, ok := <-batch.Messages()
+	if !ok {
+		// None, though NumPending counted one: it aged out since.
+		return nil, batch.Error()
 	}
-	// None, though NumPending counted one: it aged out since.
-	return nil, batch.Error()
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	return &jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: md.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: md.Timestamp}, nil
 }
 
 // process handles one stored run and reports whether it is finished with
