@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/balcony-dev/balcony/pkg/agent"
+	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/puppet"
@@ -90,6 +91,7 @@ interpolate); without one, manifests and modules. --manifest and
 	}
 	fs := cmd.Flags()
 	o.bus.Client.Register(fs)
+	o.bus.Needs = credentials.Streams[credentials.Agent]
 	o.bus.Server.Register(fs, "/var/lib/balcony/agent/nats", daemon.ConnectByDefault)
 	o.log.Register(fs)
 	fs.StringVar(&o.host, "host", "", "this host's name (default: its FQDN)")

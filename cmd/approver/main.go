@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/balcony-dev/balcony/pkg/approver"
+	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/github"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
@@ -113,6 +114,7 @@ revoke commands on the NATS micro-service API.`,
 	o.bus.Client.Register(pf)
 	o.log.Register(pf)
 	f := root.Flags()
+	o.bus.Needs = credentials.Streams[credentials.Approver]
 	o.bus.Server.Register(f, "/var/lib/balcony/approver/nats", daemon.ConnectByDefault)
 	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS, node files and each commit's parents, author and co-authors; required")
 	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/approver", "where the repository is mirrored")

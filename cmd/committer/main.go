@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/balcony-dev/balcony/pkg/committer"
+	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/version"
@@ -204,7 +205,7 @@ while the bus was down).`,
 			if err != nil {
 				return err
 			}
-			conn, err := daemon.BusFlags{Client: o.bus, Server: server}.Connect(ctx, "balcony-committer-watch", log)
+			conn, err := daemon.BusFlags{Client: o.bus, Server: server, Needs: credentials.Streams[credentials.Committer]}.Connect(ctx, "balcony-committer-watch", log)
 			if err != nil {
 				return err
 			}

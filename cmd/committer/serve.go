@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/balcony-dev/balcony/pkg/committer"
+	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 )
 
@@ -53,7 +54,7 @@ fetched first); an issue comment on a balcony review issue is put on the bus
 			if !mirrored { // a local repository is read in place
 				fetch = func(context.Context) error { return nil }
 			}
-			conn, err := daemon.BusFlags{Client: o.bus, Server: server}.Connect(ctx, "balcony-committer-serve", log)
+			conn, err := daemon.BusFlags{Client: o.bus, Server: server, Needs: credentials.Streams[credentials.Committer]}.Connect(ctx, "balcony-committer-serve", log)
 			if err != nil {
 				return err
 			}

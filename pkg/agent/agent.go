@@ -1,7 +1,8 @@
 // Package agent is balcony's per-host daemon. It receives the runs asked of
-// its host through a plain subscription to its own subject and catches up
-// on missed ones by direct get from the RUNS stream (no consumer per host),
-// runs them one at a time, and publishes each result to REPORTS.
+// its host through a plain subscription to its own subject and reads them
+// from the RUNS stream, in order, through a short-lived consumer filtered
+// on its own subject (no lasting consumer per host), runs them one at a
+// time, and publishes each result to REPORTS.
 package agent
 
 import (
@@ -66,7 +67,6 @@ type Options struct {
 type Agent struct {
 	opts    Options
 	conn    *bus.Conn
-	runs    jetstream.Stream
 	hosts   jetstream.KeyValue
 	cursor  *cursorFile
 	wake    chan struct{}
@@ -163,8 +163,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	runs, err := conn.JS.Stream(ctx, "RUNS")
-	if err != nil {
+	if _, err := conn.JS.Stream(ctx, "RUNS"); err != nil {
 		cursor.Close()
 		return nil, fmt.Errorf("agent: RUNS stream: %w", err)
 	}
@@ -176,7 +175,6 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Agent, error) {
 	return &Agent{
 		opts:   o,
 		conn:   conn,
-		runs:   runs,
 		hosts:  hosts,
 		cursor: cursor,
 		wake:   make(chan struct{}, 1),

@@ -84,7 +84,7 @@ func TestAgentCatchesUpAfterRestart(t *testing.T) {
 	}
 	reportSubject, _ := bus.ReportSubject(protocol.KindNoop, host)
 	results := subscribeResults(t, srv, reportSubject)
-	rejected := subscribeEvents(t, srv, bus.EventPrefix+"rejected")
+	rejected := subscribeEvents(t, srv, bus.EventPrefix+"run.rejected."+host)
 	stateDir := t.TempDir()
 	log := newExecLog()
 	resultOf := func(id string) []protocol.RunResult {
@@ -165,7 +165,7 @@ func TestAgentCatchesUpAfterRestart(t *testing.T) {
 	for i, want := range []string{"waldorf.example.com", "not a msgpack map"} {
 		ev := evs[i]
 		reason, _ := ev.Data["reason"].(string)
-		if ev.Type != "rejected" || ev.Service != "agent" || ev.Data["subject"] != subject || !strings.Contains(reason, want) || ev.Text == "" {
+		if ev.Type != "run.rejected" || ev.Service != "agent" || ev.Host != host || ev.Data["subject"] != subject || !strings.Contains(reason, want) || ev.Text == "" {
 			t.Errorf("rejected event %d = %+v, want service agent, subject %s and a reason mentioning %q", i, ev, subject, want)
 		}
 	}

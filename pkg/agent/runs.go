@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
@@ -41,17 +42,13 @@ func (a *Agent) onLiveRun(msg *nats.Msg) {
 // catchUp executes, in stream order, every run of this host stored after
 // the cursor. It returns when there is none left or ctx is done.
 func (a *Agent) catchUp(ctx context.Context) error {
-	subject, err := bus.HostRunsSubject(a.opts.Host)
-	if err != nil {
-		return err
-	}
 	for ctx.Err() == nil {
-		msg, err := a.runs.GetMsg(ctx, a.cursor.Seq()+1, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil
-		}
+		msg, err := a.nextRun(ctx)
 		if err != nil {
 			return fmt.Errorf("get run after %d: %w", a.cursor.Seq(), err)
+		}
+		if msg == nil {
+			return nil
 		}
 		if done := a.process(ctx, msg); !done {
 			return nil // cancelled mid-run: run it again after a restart
@@ -63,12 +60,71 @@ func (a *Agent) catchUp(ctx context.Context) error {
 	return nil
 }
 
+// nextRun is the first run of this host stored after the cursor, nil when
+// there is none. It reads through a consumer created for the purpose with
+// the host's filter and deleted after: its filter is in the API subject
+// ($JS.API.CONSUMER.CREATE.RUNS.<name>.<filter>), which the server checks
+// and permissions can limit to the host's own runs, where a direct get's
+// subject is in the request body, out of their reach.
+func (a *Agent) nextRun(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+	subject, err := bus.HostRunsSubject(a.opts.Host)
+	if err != nil {
+		return nil, err
+	}
+	name := bus.CatchUpConsumer(a.opts.Host)
+	cfg := jetstream.ConsumerConfig{
+		Name:          name,
+		Description:   "agent catch-up (deleted after use)",
+		FilterSubject: subject,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   a.cursor.Seq() + 1,
+		AckPolicy:     jetstream.AckNonePolicy,
+		// Removed by the server if this agent dies before deleting it.
+		InactiveThreshold: time.Minute,
+		MemoryStorage:     true,
+		Replicas:          1,
+	}
+	cons, err := a.conn.JS.CreateConsumer(ctx, "RUNS", cfg)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		// Left by a crash: it starts at the wrong place.
+		if err := a.conn.JS.DeleteConsumer(ctx, "RUNS", name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("delete stale consumer %s: %w", name, err)
+		}
+		cons, err = a.conn.JS.CreateConsumer(ctx, "RUNS", cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", name, err)
+	}
+	defer func() {
+		if err := a.conn.JS.DeleteConsumer(context.WithoutCancel(ctx), "RUNS", name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			a.log.Debug().Err(err).Str("consumer", name).Msg("delete the catch-up consumer")
+		}
+	}()
+	if cons.CachedInfo().NumPending == 0 {
+		return nil, nil
+	}
+	batch, err := cons.FetchNoWait(1)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := <-batch.Messages()
+	if !ok {
+		// None, though NumPending counted one: it aged out since.
+		return nil, batch.Error()
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	return &jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: md.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: md.Timestamp}, nil
+}
+
 // process handles one stored run and reports whether it is finished with
 // (answered or rejected). It is false only when ctx was cancelled.
 func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 	var req protocol.RunRequest
 	if err := bus.Unmarshal(msg.Data, &req); err != nil {
-		a.conn.Reject(ctx, "agent", msg.Subject, err)
+		a.conn.RejectRun(ctx, a.opts.Host, msg.Subject, err)
 		return true
 	}
 	a.read(req.ID)
@@ -80,7 +136,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		err = errors.New("run has no id")
 	}
 	if err != nil {
-		a.conn.Reject(ctx, "agent", msg.Subject, fmt.Errorf("%w: %v", bus.ErrMalformed, err))
+		a.conn.RejectRun(ctx, a.opts.Host, msg.Subject, fmt.Errorf("%w: %v", bus.ErrMalformed, err))
 		return true
 	}
 	log := a.log.With().Str("run", req.ID).Str("kind", req.Kind).Str("revision", req.Revision).Logger()

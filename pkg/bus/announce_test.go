@@ -149,7 +149,7 @@ func TestReject(t *testing.T) {
 	ch := events(t, c)
 	c.Reject(context.Background(), "nooper", "balcony.report.noop.a.example.com", errors.New("schema version 99, want 1"))
 	m := next(t, ch)
-	if m.Subject != "balcony.event.rejected" {
+	if m.Subject != "balcony.event.rejected.nooper" {
 		t.Fatalf("subject %q", m.Subject)
 	}
 	var ev protocol.Event
@@ -168,5 +168,44 @@ func TestReject(t *testing.T) {
 	}
 	if n := eventCount(t, c); n != 1 {
 		t.Errorf("EVENTS holds %d messages, want 1 (stored, not only broadcast)", n)
+	}
+}
+
+// An agent's rejection is announced on its own host's subject.
+func TestRejectRun(t *testing.T) {
+	c := bustest.Start(t)
+	ch := events(t, c)
+	c.RejectRun(context.Background(), "a.example.com", "balcony.run.noop.a.example.com", errors.New("run has no id"))
+	m := next(t, ch)
+	if m.Subject != "balcony.event.run.rejected.a.example.com" {
+		t.Fatalf("subject %q", m.Subject)
+	}
+	var ev protocol.Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "run.rejected" || ev.Service != "agent" || ev.Host != "a.example.com" {
+		t.Errorf("event %+v", ev)
+	}
+}
+
+func TestEventSubject(t *testing.T) {
+	tests := []struct {
+		ev   protocol.Event
+		want string
+	}{
+		{protocol.Event{Type: "noop.ready"}, "balcony.event.noop.ready"},
+		{protocol.Event{Type: "run.queued", Host: "a.example.com"}, "balcony.event.run.queued.a.example.com"},
+		{protocol.Event{Type: "rejected", Service: "approver"}, "balcony.event.rejected.approver"},
+		{protocol.Event{Type: "run.queued"}, ""},
+		{protocol.Event{Type: "run.queued", Host: "A.example.com"}, ""},
+		{protocol.Event{Type: "rejected"}, ""},
+		{protocol.Event{Type: "rejected", Service: "a.b"}, ""},
+	}
+	for _, tt := range tests {
+		got, err := bus.EventSubject(tt.ev)
+		if got != tt.want || (err != nil) != (tt.want == "") {
+			t.Errorf("EventSubject(%+v) = %q, %v; want %q", tt.ev, got, err, tt.want)
+		}
 	}
 }

@@ -8,10 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -33,9 +29,16 @@ type Options struct {
 	URL string
 	// Name names the connection in the server's monitoring.
 	Name string
-	// CredsFile is an optional NATS credentials file.
+	// CredsFile is an optional NATS .creds file (user JWT and seed) or a
+	// file holding a bare nkey seed; either way the connection's inboxes
+	// are _INBOX.<its user public key>, so that permissions can limit it
+	// to its own replies.
 	CredsFile string
-	Embedded  EmbeddedOptions
+	// TLSCA is a PEM file of the CAs that sign the server's certificate;
+	// TLSCert and TLSKey are the client's certificate, when the server
+	// asks for one. The daemon's own embedded server needs none.
+	TLSCA, TLSCert, TLSKey string
+	Embedded               EmbeddedOptions
 	// ConnectTimeout bounds each connection attempt; 0 means 5s. Once
 	// connected, the client reconnects forever.
 	ConnectTimeout time.Duration
@@ -44,6 +47,9 @@ type Options struct {
 	// (the git hook) Connect fails at once.
 	WaitForServer bool
 	Log           zerolog.Logger
+	// OnAsyncError, when set, is told every asynchronous error the server
+	// sends, such as a permissions violation (tests fail on them).
+	OnAsyncError func(error)
 }
 
 // EmbeddedOptions configures the embedded nats-server.
@@ -56,6 +62,9 @@ type EmbeddedOptions struct {
 	// SyncInterval is how often JetStream syncs to disk; 0 means every
 	// write (sync_interval: always), which is what balcony's state needs.
 	SyncInterval time.Duration
+	// ConfigFile is a nats-server configuration file (auth, TLS,
+	// accounts, cluster); the fields above apply where it is silent.
+	ConfigFile string
 }
 
 // Conn is a connection to the bus, and the embedded server when there is one.
@@ -91,14 +100,33 @@ func (c *Conn) reconnected() {
 // Conn. It does not provision streams: see Provision.
 func Connect(ctx context.Context, opts Options) (*Conn, error) {
 	c := &Conn{log: opts.Log, closed: make(chan struct{})}
+	auth, err := authOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	url := opts.URL
 	if url == "" {
-		srv, err := startEmbedded(opts.Embedded, opts.Log)
+		srv, needsAuth, err := startEmbedded(opts.Embedded, opts.Log)
 		if err != nil {
 			return nil, err
 		}
 		c.server = srv
-		url = srv.ClientURL()
+		if needsAuth && opts.CredsFile == "" {
+			c.shutdownServer()
+			return nil, errors.New("the embedded server's configuration requires authentication: give this daemon its own credentials with --nats-creds")
+		}
+		// The daemon reaches its own server in-process: no TLS (hence
+		// nats://, whatever the listener says), no network, but the same
+		// authentication as anyone else (its --nats-creds) when the
+		// server's configuration requires it.
+		url = "nats://" + srv.Addr().String()
+		auth = append(auth, nats.InProcessServer(srv))
+	} else {
+		tls, err := tlsOptions(opts)
+		if err != nil {
+			return nil, err
+		}
+		auth = append(auth, tls...)
 	}
 	timeout := opts.ConnectTimeout
 	if timeout == 0 {
@@ -126,14 +154,15 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 				ev = ev.Str("subject", sub.Subject)
 			}
 			ev.Msg("bus error")
+			if opts.OnAsyncError != nil {
+				opts.OnAsyncError(err)
+			}
 		}),
 	}
-	if opts.CredsFile != "" {
-		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
-	}
+	nopts = append(nopts, auth...)
 	nc, err := nats.Connect(url, nopts...)
-	for wait := time.Second; err != nil && opts.WaitForServer; wait = min(2*wait, 30*time.Second) {
-		log.Warn().Err(err).Str("url", url).Float64("retry_in_seconds", wait.Seconds()).Msg("waiting for the bus")
+	for wait := time.Second; err != nil && opts.WaitForServer && c.server == nil; wait = min(2*wait, 30*time.Second) {
+		log.Warn().Err(err).Str("url", RedactURL(url)).Float64("retry_in_seconds", wait.Seconds()).Msg("waiting for the bus")
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("%w (last: %v)", ctx.Err(), err)
@@ -145,7 +174,7 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 	}
 	if err != nil {
 		c.shutdownServer()
-		return nil, fmt.Errorf("connect to %s: %w", url, err)
+		return nil, fmt.Errorf("connect to %s: %w", RedactURL(url), err)
 	}
 	c.NC = nc
 	js, err := jetstream.New(nc)
@@ -190,66 +219,6 @@ func (c *Conn) shutdownServer() {
 		c.server.WaitForShutdown()
 		c.server = nil
 	}
-}
-
-func startEmbedded(o EmbeddedOptions, log zerolog.Logger) (*server.Server, error) {
-	if o.DataDir == "" {
-		return nil, errors.New("embedded server: a data directory is required")
-	}
-	listen := o.Listen
-	if listen == "" {
-		listen = "127.0.0.1:4222"
-	}
-	host, portText, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, fmt.Errorf("embedded server: listen address %q: %w", listen, err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil {
-		return nil, fmt.Errorf("embedded server: listen port %q: %w", portText, err)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT
-	} else if l, err := net.Listen("tcp", listen); err != nil {
-		// nats-server would only log this and never become ready.
-		return nil, fmt.Errorf("embedded server: %w", err)
-	} else {
-		l.Close()
-	}
-	dir, err := filepath.Abs(o.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("embedded server: %w", err)
-	}
-	sopts := &server.Options{
-		ServerName: "balcony",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   dir,
-		MaxPayload: DefaultMaxPayload,
-		NoSigs:     true,
-	}
-	if o.SyncInterval == 0 {
-		sopts.SyncAlways = true
-		sopts.SyncInterval = 2 * time.Minute
-	} else {
-		sopts.SyncInterval = o.SyncInterval
-	}
-	srv, err := server.NewServer(sopts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded server: %w", err)
-	}
-	srv.SetLoggerV2(serverLogger{log.With().Str("component", "nats-server").Logger()}, false, false, false)
-	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("embedded server on %s: not ready after 30s", listen)
-	}
-	log.Info().Str("url", srv.ClientURL()).Str("data_dir", dir).Msg("embedded nats-server started")
-	return srv, nil
 }
 
 // serverLogger routes nats-server's logs to zerolog; its notices are debug

@@ -24,7 +24,7 @@ func TestDeliver(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rejected := make(chan protocol.Event, 4)
-	sub, err := c.NC.Subscribe("balcony.event.rejected", func(m *nats.Msg) {
+	sub, err := c.NC.Subscribe("balcony.event.rejected.>", func(m *nats.Msg) {
 		var ev protocol.Event
 		if json.Unmarshal(m.Data, &ev) == nil {
 			rejected <- ev

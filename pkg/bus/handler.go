@@ -17,7 +17,7 @@ var ErrSkip = errors.New("skipped")
 
 // Handler handles one JetStream message. Its error decides the delivery:
 // nil acknowledges; ErrMalformed rejects (logged, announced on
-// balcony.event.rejected, never redelivered); ErrSkip acknowledges with a
+// balcony.event.rejected.<service>, never redelivered); ErrSkip acknowledges with a
 // log line; any other error redelivers after a pause that grows with each
 // attempt, up to a minute.
 type Handler func(ctx context.Context, m jetstream.Msg) error

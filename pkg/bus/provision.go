@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 
 	"github.com/balcony-dev/balcony"
@@ -132,4 +133,29 @@ func ProvisionDeclared(ctx context.Context, js jetstream.JetStream) error {
 		return err
 	}
 	return Provision(ctx, js, d)
+}
+
+// WaitForStreams returns once every stream of names (a bucket's is
+// KV_<bucket>) exists, asking for each one's info only: a daemon that
+// does not provision waits for the nooper with no rights beyond its
+// role's. It logs what it waits for, and fails only when ctx ends.
+func WaitForStreams(ctx context.Context, js jetstream.JetStream, names []string, log zerolog.Logger) error {
+	for _, name := range names {
+		for wait := 500 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+			_, err := js.Stream(ctx, name)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return fmt.Errorf("stream %s: %w", name, err)
+			}
+			log.Info().Str("stream", name).Float64("retry_in_seconds", wait.Seconds()).Msg("waiting for the nooper to provision the bus")
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for stream %s: %w", name, ctx.Err())
+			case <-time.After(wait):
+			}
+		}
+	}
+	return nil
 }

@@ -31,14 +31,38 @@ func (c *Conn) Publish(ctx context.Context, subject, msgID string, v any) (*jets
 	return ack, nil
 }
 
-// Announce publishes ev as JSON on balcony.event.<ev.Type>. The Time is
-// filled in when zero. msgID makes the announcement idempotent: a restart
-// that announces the same thing again is dropped by the server.
-func (c *Conn) Announce(ctx context.Context, msgID string, ev protocol.Event) error {
+// EventSubject is where ev is announced: balcony.event.<ev.Type>, then
+// the host after an agent's run.* events and the service after a
+// rejection, so that permissions can give each publisher its own subjects
+// (an agent cannot announce about another host, nor as another service).
+func EventSubject(ev protocol.Event) (string, error) {
 	for _, tok := range strings.Split(ev.Type, ".") {
 		if err := ValidToken(tok); err != nil {
-			return fmt.Errorf("announce: event type %q: %w", ev.Type, err)
+			return "", fmt.Errorf("event type %q: %w", ev.Type, err)
 		}
+	}
+	switch {
+	case strings.HasPrefix(ev.Type, "run."):
+		if err := ValidHost(ev.Host); err != nil {
+			return "", fmt.Errorf("event %s: %w", ev.Type, err)
+		}
+		return EventPrefix + ev.Type + "." + ev.Host, nil
+	case ev.Type == "rejected":
+		if err := ValidToken(ev.Service); err != nil {
+			return "", fmt.Errorf("event %s: service: %w", ev.Type, err)
+		}
+		return EventPrefix + ev.Type + "." + ev.Service, nil
+	}
+	return EventPrefix + ev.Type, nil
+}
+
+// Announce publishes ev as JSON on its EventSubject. The Time is filled in
+// when zero. msgID makes the announcement idempotent: a restart that
+// announces the same thing again is dropped by the server.
+func (c *Conn) Announce(ctx context.Context, msgID string, ev protocol.Event) error {
+	subject, err := EventSubject(ev)
+	if err != nil {
+		return fmt.Errorf("announce: %w", err)
 	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
@@ -47,7 +71,7 @@ func (c *Conn) Announce(ctx context.Context, msgID string, ev protocol.Event) er
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", ev.Type, err)
 	}
-	msg := nats.NewMsg(EventPrefix + ev.Type)
+	msg := nats.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set("Content-Type", "application/json")
 	opts := []jetstream.PublishOpt{}
@@ -61,16 +85,23 @@ func (c *Conn) Announce(ctx context.Context, msgID string, ev protocol.Event) er
 }
 
 // Reject logs a malformed message with its reason and announces it on
-// balcony.event.rejected, so that a bad publisher is visible on the bus.
-// The caller then terminates the message (it is never redelivered).
+// balcony.event.rejected.<service>, so that a bad publisher is visible on
+// the bus. The caller then terminates the message (it is never
+// redelivered).
 func (c *Conn) Reject(ctx context.Context, service, subject string, reason error) {
-	c.log.Warn().Str("service", service).Str("subject", subject).Err(reason).Msg("rejected a malformed message")
-	ev := protocol.Event{
-		Type:    "rejected",
-		Service: service,
-		Text:    fmt.Sprintf("%s rejected a message on %s: %v", service, subject, reason),
-		Data:    map[string]any{"subject": subject, "reason": reason.Error()},
-	}
+	c.reject(ctx, protocol.Event{Type: "rejected", Service: service}, subject, reason)
+}
+
+// RejectRun is Reject for the agent of host, announced on
+// balcony.event.run.rejected.<host>.
+func (c *Conn) RejectRun(ctx context.Context, host, subject string, reason error) {
+	c.reject(ctx, protocol.Event{Type: "run.rejected", Service: "agent", Host: host}, subject, reason)
+}
+
+func (c *Conn) reject(ctx context.Context, ev protocol.Event, subject string, reason error) {
+	c.log.Warn().Str("service", ev.Service).Str("subject", subject).Err(reason).Msg("rejected a malformed message")
+	ev.Text = fmt.Sprintf("%s rejected a message on %s: %v", ev.Service, subject, reason)
+	ev.Data = map[string]any{"subject": subject, "reason": reason.Error()}
 	if err := c.Announce(ctx, "", ev); err != nil {
 		c.log.Warn().Err(err).Msg("could not announce a rejected message")
 	}

@@ -89,3 +89,11 @@ func SplitKindHost(prefix, subject string) (kind, host string, err error) {
 	}
 	return kind, host, nil
 }
+
+// CatchUpConsumer is the name of the short-lived consumer on RUNS that the
+// agent of host reads its missed runs with. Host names have no
+// underscores, so no two hosts share a name; permissions give an agent
+// this name alone.
+func CatchUpConsumer(host string) string {
+	return "agent_" + strings.ReplaceAll(host, ".", "_")
+}

@@ -23,13 +23,25 @@ type ClientFlags struct {
 	// URL is empty when neither the flag nor the environment gave one.
 	URL   string
 	Creds string
+	// TLSCA, TLSCert and TLSKey are PEM files: the CAs to trust, and the
+	// client certificate for servers that ask for one.
+	TLSCA, TLSCert, TLSKey string
 }
 
-// Register adds --nats-url and --nats-creds to fs, defaulting to
-// $BALCONY_NATS_URL and $BALCONY_NATS_CREDS.
+// Register adds --nats-url, --nats-creds and --nats-tls-{ca,cert,key} to
+// fs, defaulting to $BALCONY_NATS_URL, $BALCONY_NATS_CREDS and
+// $BALCONY_NATS_TLS_{CA,CERT,KEY}.
 func (c *ClientFlags) Register(fs *pflag.FlagSet) {
-	fs.StringVar(&c.URL, "nats-url", os.Getenv("BALCONY_NATS_URL"), "NATS server URL(s), comma-separated (env BALCONY_NATS_URL; "+DefaultURL+" when both are empty)")
-	fs.StringVar(&c.Creds, "nats-creds", os.Getenv("BALCONY_NATS_CREDS"), "NATS credentials file (env BALCONY_NATS_CREDS)")
+	fs.StringVar(&c.URL, "nats-url", os.Getenv("BALCONY_NATS_URL"), "NATS server URL(s), comma-separated; tls:// for TLS (env BALCONY_NATS_URL; "+DefaultURL+" when both are empty)")
+	fs.StringVar(&c.Creds, "nats-creds", os.Getenv("BALCONY_NATS_CREDS"), "NATS credentials: a .creds file or a user nkey seed file, as written by 'nooper credentials' (env BALCONY_NATS_CREDS)")
+	fs.StringVar(&c.TLSCA, "nats-tls-ca", os.Getenv("BALCONY_NATS_TLS_CA"), "PEM file of the CAs that sign the NATS server's certificate (env BALCONY_NATS_TLS_CA)")
+	fs.StringVar(&c.TLSCert, "nats-tls-cert", os.Getenv("BALCONY_NATS_TLS_CERT"), "PEM client certificate, for a server that verifies clients (env BALCONY_NATS_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "nats-tls-key", os.Getenv("BALCONY_NATS_TLS_KEY"), "PEM key of --nats-tls-cert (env BALCONY_NATS_TLS_KEY)")
+}
+
+// options are the connection options of these flags.
+func (c ClientFlags) options(name string, log zerolog.Logger) bus.Options {
+	return bus.Options{URL: c.Address(), Name: name, CredsFile: c.Creds, TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey, Log: log}
 }
 
 // Address is the URL(s) to connect to: URL, else DefaultURL.
@@ -44,7 +56,7 @@ func (c ClientFlags) Address() string {
 // never starts a server nor provisions, and fails at once, naming the
 // URL, when nobody answers.
 func (c ClientFlags) Connect(ctx context.Context, name string, log zerolog.Logger) (*bus.Conn, error) {
-	return bus.Connect(ctx, bus.Options{URL: c.Address(), Name: name, CredsFile: c.Creds, Log: log})
+	return bus.Connect(ctx, c.options(name, log))
 }
 
 // Embedding says what a daemon does when it is given no URL.
@@ -63,10 +75,12 @@ const (
 // how that server stores and listens, and whether the daemon provisions
 // streams.yaml.
 type ServerFlags struct {
-	Embedded  bool
-	DataDir   string
-	Listen    string
-	NoSync    bool
+	Embedded bool
+	DataDir  string
+	Listen   string
+	NoSync   bool
+	// Config is a nats-server configuration file for the embedded server.
+	Config    string
 	Provision bool
 	// Default is what a daemon given no URL and no --embedded does.
 	Default Embedding
@@ -84,7 +98,10 @@ func (s *ServerFlags) Register(fs *pflag.FlagSet, defaultDataDir string, def Emb
 	fs.StringVar(&s.DataDir, "data-dir", defaultDataDir, "embedded server: JetStream data directory")
 	fs.StringVar(&s.Listen, "listen", "127.0.0.1:4222", "embedded server: address for clients and the nats CLI")
 	fs.BoolVar(&s.NoSync, "no-sync-always", false, "embedded server: let JetStream sync every 2 minutes instead of on every write (faster, loses acknowledged writes on power failure)")
-	fs.BoolVar(&s.Provision, "provision", true, "create or update the streams and buckets of streams.yaml at start")
+	fs.StringVar(&s.Config, "server-config", "", "embedded server: a nats-server configuration file (authorization, accounts, tls, cluster; see docs/security.md); --data-dir, --listen, sync and an 8MB max_payload apply where it is silent")
+	// Only the bus's owner creates streams: the others need no rights on
+	// the JetStream API beyond their own, and wait for the nooper.
+	fs.BoolVar(&s.Provision, "provision", def == EmbedByDefault, "create or update the streams and buckets of streams.yaml at start (otherwise wait until the nooper has; give it to a daemon other than the nooper run --embedded)")
 }
 
 // BusFlags are a daemon's bus flags: the client's, which its verbs share,
@@ -92,11 +109,18 @@ func (s *ServerFlags) Register(fs *pflag.FlagSet, defaultDataDir string, def Emb
 type BusFlags struct {
 	Client ClientFlags
 	Server ServerFlags
+	// Needs are the streams (KV_<bucket> for a bucket) the daemon waits
+	// for when it does not provision: credentials.Streams of its role.
+	Needs []string
 }
 
 // errEmbeddedWithURL refuses a command line that both names a bus and asks
 // for a new one.
 var errEmbeddedWithURL = errors.New("--embedded starts a bus of its own: give no --nats-url (nor $BALCONY_NATS_URL) with it")
+
+// errConfigWithURL refuses a server configuration for a daemon that
+// connects to someone else's server.
+var errConfigWithURL = errors.New("--server-config configures the embedded server: give no --nats-url (nor $BALCONY_NATS_URL) with it")
 
 // Target says where the daemon's bus is: its own embedded server (embed),
 // or the server(s) at url.
@@ -119,9 +143,13 @@ func (b BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	opts := bus.Options{URL: url, Name: name, CredsFile: b.Client.Creds, Log: log, WaitForServer: true}
+	if b.Server.Config != "" && !embed {
+		return nil, errConfigWithURL
+	}
+	opts := b.Client.options(name, log)
+	opts.URL, opts.WaitForServer = url, true
 	if embed {
-		opts.Embedded = bus.EmbeddedOptions{DataDir: b.Server.DataDir, Listen: b.Server.Listen}
+		opts.Embedded = bus.EmbeddedOptions{DataDir: b.Server.DataDir, Listen: b.Server.Listen, ConfigFile: b.Server.Config}
 		if b.Server.NoSync {
 			opts.Embedded.SyncInterval = 2 * time.Minute
 		}
@@ -135,10 +163,13 @@ func (b BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) 
 		log.Info().Str("url", conn.URL()).Msg("connected to the bus")
 	}
 	if b.Server.Provision {
-		if err := bus.ProvisionDeclared(ctx, conn.JS); err != nil {
-			conn.Close()
-			return nil, err
-		}
+		err = bus.ProvisionDeclared(ctx, conn.JS)
+	} else {
+		err = bus.WaitForStreams(ctx, conn.JS, b.Needs, log)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
 	}
 	return conn, nil
 }

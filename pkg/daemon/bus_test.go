@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +25,9 @@ func parse(t *testing.T, def daemon.Embedding, env map[string]string, args ...st
 	t.Helper()
 	t.Setenv("BALCONY_NATS_URL", "")
 	t.Setenv("BALCONY_NATS_CREDS", "")
+	for _, k := range []string{"CA", "CERT", "KEY"} {
+		t.Setenv("BALCONY_NATS_TLS_"+k, "")
+	}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
@@ -44,19 +49,22 @@ func TestBusFlagsRegister(t *testing.T) {
 		want daemon.BusFlags
 	}{
 		{"defaults", nil, nil, daemon.BusFlags{
-			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}}},
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
 		{"env", map[string]string{"BALCONY_NATS_URL": "nats://bus:4222", "BALCONY_NATS_CREDS": "/etc/balcony.creds"}, nil, daemon.BusFlags{
 			Client: daemon.ClientFlags{URL: "nats://bus:4222", Creds: "/etc/balcony.creds"},
-			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}}},
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
 		{"flags win over env", map[string]string{"BALCONY_NATS_URL": "nats://bus:4222"}, []string{"--nats-url=nats://other:4222"}, daemon.BusFlags{
 			Client: daemon.ClientFlags{URL: "nats://other:4222"},
-			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Provision: true}}},
-		{"all flags", nil, []string{"--embedded", "--data-dir=/d", "--listen=0.0.0.0:4333", "--no-sync-always", "--provision=false"}, daemon.BusFlags{
-			Server: daemon.ServerFlags{Embedded: true, DataDir: "/d", Listen: "0.0.0.0:4333", NoSync: true}}},
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
+		{"all flags", nil, []string{"--embedded", "--data-dir=/d", "--listen=0.0.0.0:4333", "--no-sync-always", "--provision=false", "--server-config=/etc/nats.conf"}, daemon.BusFlags{
+			Server: daemon.ServerFlags{Embedded: true, DataDir: "/d", Listen: "0.0.0.0:4333", NoSync: true, Config: "/etc/nats.conf"}}},
+		{"tls env", map[string]string{"BALCONY_NATS_TLS_CA": "/ca.pem", "BALCONY_NATS_TLS_CERT": "/c.pem", "BALCONY_NATS_TLS_KEY": "/k.pem"}, nil, daemon.BusFlags{
+			Client: daemon.ClientFlags{TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem"},
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := parse(t, daemon.ConnectByDefault, tt.env, tt.args...); got != tt.want {
+			if got := parse(t, daemon.ConnectByDefault, tt.env, tt.args...); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -70,7 +78,7 @@ func TestClientFlagsRegister(t *testing.T) {
 	c.Register(fs)
 	var names []string
 	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
-	if strings.Join(names, " ") != "nats-creds nats-url" {
+	if strings.Join(names, " ") != "nats-creds nats-tls-ca nats-tls-cert nats-tls-key nats-url" {
 		t.Errorf("client flags %v", names)
 	}
 }
@@ -244,5 +252,94 @@ func TestConnectEmbeddedProvisions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cancelOnLog cancels a context at the first log line containing msg.
+type cancelOnLog struct {
+	msg    string
+	cancel context.CancelFunc
+	buf    bytes.Buffer
+}
+
+func (w *cancelOnLog) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if strings.Contains(string(p), w.msg) {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+// A daemon waiting for the bus logs where it looks, without the password.
+func TestWaitingForTheBusHidesThePassword(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelOnLog{msg: "waiting for the bus", cancel: cancel}
+	b := daemon.BusFlags{Client: daemon.ClientFlags{URL: "nats://kermit:s3cret@" + addr}}
+	if c, err := b.Connect(ctx, "agent", zerolog.New(w)); err == nil {
+		c.Close()
+		t.Fatal("connected to a dead port")
+	}
+	logs := w.buf.String()
+	if !strings.Contains(logs, "waiting for the bus") || strings.Contains(logs, "s3cret") || !strings.Contains(logs, "kermit:xxxxx@"+addr) {
+		t.Errorf("logs: %s", logs)
+	}
+}
+
+// --server-config configures the embedded server only.
+func TestServerConfigWithURLIsRefused(t *testing.T) {
+	b := daemon.BusFlags{Client: daemon.ClientFlags{URL: "nats://bus:4222"}, Server: daemon.ServerFlags{Config: "/etc/nats.conf"}}
+	if c, err := b.Connect(context.Background(), "approver", zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "--server-config") {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("--server-config with a URL: %v", err)
+	}
+}
+
+// Only the nooper provisions by default.
+func TestOnlyTheNooperProvisionsByDefault(t *testing.T) {
+	if b := parse(t, daemon.EmbedByDefault, nil); !b.Server.Provision {
+		t.Error("the nooper does not provision by default")
+	}
+	if b := parse(t, daemon.ConnectByDefault, nil); b.Server.Provision {
+		t.Error("a daemon other than the nooper provisions by default")
+	}
+}
+
+// A daemon that does not provision waits, saying so, until the streams it
+// needs exist.
+func TestDaemonWaitsForItsStreams(t *testing.T) {
+	srv, err := bus.Connect(context.Background(), bus.Options{Embedded: bus.EmbeddedOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiting := make(chan struct{})
+	var once sync.Once
+	w := &cancelOnLog{msg: "waiting for the nooper to provision the bus", cancel: func() { once.Do(func() { close(waiting) }) }}
+	b := daemon.BusFlags{Client: daemon.ClientFlags{URL: srv.URL()}, Needs: []string{"RUNS", "KV_hosts"}}
+	done := make(chan error, 1)
+	go func() {
+		c, err := b.Connect(ctx, "agent", zerolog.New(w))
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	<-waiting
+	if err := bus.ProvisionDeclared(ctx, srv.JS); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("after provisioning: %v", err)
 	}
 }

@@ -35,8 +35,8 @@ func Events(t testing.TB, conn *bus.Conn) *EventLog {
 		var ev protocol.Event
 		if json.Unmarshal(m.Data(), &ev) != nil {
 			ev = protocol.Event{Type: "(not json)"}
-		} else if m.Subject() != bus.EventPrefix+ev.Type {
-			t.Errorf("event of type %q on %s", ev.Type, m.Subject())
+		} else if want, err := bus.EventSubject(ev); err != nil || m.Subject() != want {
+			t.Errorf("event of type %q on %s, want %s (%v)", ev.Type, m.Subject(), want, err)
 		}
 		meta, err := m.Metadata()
 		if err != nil {

@@ -1,0 +1,157 @@
+// Package credentials is the single source of balcony's NATS permissions:
+// what each role may publish and subscribe to, the streams each daemon
+// waits for, and the nkey identities and nats-server configuration that
+// `nooper credentials` writes.
+package credentials
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+)
+
+// Role names one kind of bus user.
+type Role string
+
+// The roles. Agent and Person have one identity per host and per login;
+// the services one each.
+const (
+	Agent      Role = "agent"
+	Committer  Role = "committer"
+	Nooper     Role = "nooper"
+	Approver   Role = "approver"
+	Applier    Role = "applier"
+	ChatBridge Role = "chatbridge"
+	Person     Role = "person"
+)
+
+// Services are the roles with one identity each.
+var Services = []Role{Nooper, Committer, Approver, Applier, ChatBridge}
+
+// Permissions are one identity's rights, as nats-server's user
+// permissions: Publish and Subscribe are allow lists (everything else is
+// denied); AllowResponses lets a service answer the requests it receives
+// without a right to publish on everyone's inboxes.
+type Permissions struct {
+	Publish        []string
+	Subscribe      []string
+	AllowResponses bool
+}
+
+// Streams are the streams (buckets as KV_<bucket>) each role's daemon
+// uses, so waits for at start until the nooper has provisioned them.
+var Streams = map[Role][]string{
+	Agent:     {"RUNS", "KV_hosts"},
+	Committer: {"COMMITS", "GITHUB"},
+	Approver:  {"EVENTS", "GITHUB", "KV_approvals"},
+	Applier:   {"RUNS", "REPORTS", "KV_rollout"},
+}
+
+// consumer is the API rights of a durable pull consumer named name on
+// stream, filtered on filter, as bus.Conn.Consume uses it.
+func consumer(stream, name, filter string) []string {
+	return []string{
+		"$JS.API.CONSUMER.CREATE." + stream + "." + name + "." + filter,
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + "." + name,
+		"$JS.API.CONSUMER.INFO." + stream + "." + name,
+		"$JS.ACK." + stream + "." + name + ".>",
+	}
+}
+
+// bucket is the rights of reading and writing every key of a KV bucket,
+// listing its keys included.
+func bucket(name string) []string {
+	s := "KV_" + name
+	return []string{
+		"$KV." + name + ".>",
+		"$JS.API.DIRECT.GET." + s + ".>",
+		"$JS.API.CONSUMER.CREATE." + s + ".>",
+		"$JS.API.CONSUMER.DELETE." + s + ".>",
+		"$JS.API.CONSUMER.INFO." + s + ".>",
+		"$JS.FC." + s + ".>",
+	}
+}
+
+func streamInfo(role Role) []string {
+	var out []string
+	for _, s := range Streams[role] {
+		out = append(out, "$JS.API.STREAM.INFO."+s)
+	}
+	return out
+}
+
+// service is what every micro service needs: its endpoints and the
+// $SRV discovery subjects.
+func service(subjects ...string) []string { return append(subjects, "$SRV.>") }
+
+// For returns the permissions of the identity of role named name (a host
+// for Agent, a login for Person, ignored otherwise) whose nkey public key
+// is pub: its replies come on bus.InboxPrefix(pub).
+func For(role Role, name, pub string) (Permissions, error) {
+	inbox := bus.InboxPrefix(pub) + ".>"
+	var p Permissions
+	switch role {
+	case Agent:
+		if err := bus.ValidHost(name); err != nil {
+			return p, err
+		}
+		runs, _ := bus.HostRunsSubject(name)
+		cons := bus.CatchUpConsumer(name)
+		p.Publish = append([]string{
+			bus.ReportPrefix + "*." + name,
+			bus.EventPrefix + "run.*." + name,
+			"$KV.hosts." + name,
+			"$JS.API.DIRECT.GET.KV_hosts.$KV.hosts." + name,
+			"$JS.API.CONSUMER.CREATE.RUNS." + cons + "." + runs,
+			"$JS.API.CONSUMER.MSG.NEXT.RUNS." + cons,
+			"$JS.API.CONSUMER.INFO.RUNS." + cons,
+			"$JS.API.CONSUMER.DELETE.RUNS." + cons,
+		}, streamInfo(Agent)...)
+		p.Subscribe = []string{runs, bus.CommitPrefix + ">", inbox}
+	case Committer:
+		p.Publish = append([]string{bus.CommitPrefix + "*", "balcony.github.>"}, streamInfo(Committer)...)
+		p.Subscribe = []string{inbox}
+	case Nooper:
+		// The bus's owner: it provisions every stream and bucket.
+		p.Publish = []string{"$JS.>", "$KV.>", "$O.>", bus.RunPrefix + ">",
+			bus.EventPrefix + "noop.>", bus.EventPrefix + "rejected.nooper"}
+		p.Subscribe = append(service("balcony.nooper.>"), inbox)
+		p.AllowResponses = true
+	case Approver:
+		p.Publish = append(append(append(append([]string{
+			bus.EventPrefix + "approval.>", bus.EventPrefix + "rejected.approver",
+			"balcony.nooper.collection",
+		}, consumer("EVENTS", "approver-noops", bus.EventPrefix+"noop.ready")...),
+			consumer("GITHUB", "approver-github", "balcony.github.comment")...),
+			bucket("approvals")...), streamInfo(Approver)...)
+		p.Subscribe = append(service("balcony.approver.>"), inbox)
+		p.AllowResponses = true
+	case Applier:
+		p.Publish = append(append(append([]string{
+			bus.RunPrefix + "apply.*", bus.EventPrefix + "apply.>", bus.EventPrefix + "rejected.applier",
+			"balcony.approver.status",
+		}, consumer("REPORTS", "applier-reports", bus.ReportPrefix+"apply.>")...),
+			bucket("rollout")...), streamInfo(Applier)...)
+		p.Subscribe = append(service("balcony.applier.>"), inbox)
+		p.AllowResponses = true
+	case ChatBridge:
+		// It authenticates people itself and speaks for them.
+		p.Publish = []string{"balcony.approver.approve.*", "balcony.approver.revoke.*", "balcony.approver.status",
+			"balcony.nooper.show", "balcony.nooper.renoop"}
+		p.Subscribe = []string{bus.EventPrefix + ">", inbox}
+	case Person:
+		if err := bus.ValidToken(name); err != nil || strings.ToLower(name) != name {
+			return p, fmt.Errorf("login %q: want lower-case letters, digits, '-' or '_'", name)
+		}
+		p.Publish = []string{"balcony.nooper.show", "balcony.nooper.renoop", "balcony.approver.status",
+			"balcony.approver.approve." + name, "balcony.approver.revoke." + name}
+		p.Subscribe = []string{bus.EventPrefix + ">", inbox}
+	default:
+		return p, fmt.Errorf("unknown role %q", role)
+	}
+	sort.Strings(p.Publish)
+	sort.Strings(p.Subscribe)
+	return p, nil
+}
