@@ -235,13 +235,17 @@ func (s *store) collecting(ctx context.Context, log zerolog.Logger) ([]*Collecti
 	}
 	var out []*Collection
 	for k := range keys.Keys() {
-		c, err := s.collection(ctx, k)
+		// The record first: a finished noop's result, perhaps large and
+		// in the object store, is read only when it is resumed.
+		c, err := s.record(ctx, k)
+		if err == nil && (c.State == StateCollecting || c.State == StateReady && !c.Announced) {
+			c, err = s.collection(ctx, k)
+			if err == nil {
+				out = append(out, c)
+			}
+		}
 		if err != nil {
 			log.Warn().Err(err).Str("key", k).Msg("skipping an unreadable noop record")
-			continue
-		}
-		if c.State == StateCollecting || c.State == StateReady && !c.Announced {
-			out = append(out, c)
 		}
 	}
 	return out, nil
