@@ -4,20 +4,38 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rs/zerolog"
+
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
 
 // BusPublisher publishes commit events on balcony.commit.<repo>.
-type BusPublisher struct{ Conn *bus.Conn }
+type BusPublisher struct {
+	Conn *bus.Conn
+	// Log says when messages were cut to fit; the zero Logger discards.
+	Log zerolog.Logger
+}
 
-// PublishCommits publishes ev with Nats-Msg-Id repo:ref:new.
+// PublishCommits publishes ev with Nats-Msg-Id repo:ref:new, its commit
+// messages cut (FitEvent) when it would not fit in a message.
 func (p BusPublisher) PublishCommits(ctx context.Context, ev protocol.CommitEvent) error {
 	subject, err := bus.CommitSubject(ev.Repo)
 	if err != nil {
 		return err
 	}
-	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New, ev)
+	limit := p.Conn.PayloadLimit()
+	fit, cut, err := FitEvent(ev, limit, func(e protocol.CommitEvent) (int, error) {
+		data, err := bus.Marshal(e)
+		return len(data), err
+	})
+	if err != nil {
+		return err
+	}
+	if cut > 0 {
+		p.Log.Warn().Str("ref", ev.Ref).Str("new", ev.New).Int("cut", cut).Int("limit_bytes", limit).Msg("commit messages cut to fit the bus's limit")
+	}
+	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New, fit)
 	return err
 }
 
