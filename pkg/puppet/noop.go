@@ -11,15 +11,10 @@ import (
 	"strings"
 )
 
-// A noop must never change the host, yet `noop => false` on a resource
-// beats `puppet apply --noop`. So a noop is two Puppet processes: `puppet
-// catalog compile` compiles the catalog without applying anything, balcony
-// sets noop on every resource of it (ForceNoop), and `puppet apply
-// --catalog --noop` applies that catalog, writing the report as usual.
-// Code of the repository still runs on the host while compiling (custom
-// facts and functions, generate(), file()) and while applying (an exec's
-// unless and onlyif checks, providers' queries), as in any Puppet run: see
-// docs/security.md.
+// The noop by catalog (see guard.go for when it is used): `puppet catalog
+// compile` compiles the catalog without applying anything, balcony sets
+// noop on every resource of it (ForceNoop), and `puppet apply --catalog
+// --noop` applies that catalog, writing the report as usual.
 
 // catalogFile, inside a run's scratch directory, is the forced catalog.
 const catalogFile = "catalog.json"
@@ -46,9 +41,9 @@ func (r *Runner) CompileArgs(codeDir, scratch string) ([]string, error) {
 	return append(args, r.codeFlags(codeDir, modulepath)...), nil
 }
 
-// NoopArgs returns the command line that applies the forced catalog file
-// with --noop, writing the report into scratch.
-func (r *Runner) NoopArgs(codeDir, scratch, catalog string) ([]string, error) {
+// CatalogNoopArgs returns the command line that applies the forced
+// catalog file with --noop, writing the report into scratch.
+func (r *Runner) CatalogNoopArgs(codeDir, scratch, catalog string) ([]string, error) {
 	_, modulepath, err := r.layout(codeDir)
 	if err != nil {
 		return nil, err
@@ -57,8 +52,8 @@ func (r *Runner) NoopArgs(codeDir, scratch, catalog string) ([]string, error) {
 	return append(args, r.codeFlags(codeDir, modulepath)...), nil
 }
 
-// noop compiles, forces and applies; see the comment at the top.
-func (r *Runner) noop(ctx context.Context, codeDir, scratch string) (*Result, error) {
+// noopByCatalog compiles, forces and applies; see the comment at the top.
+func (r *Runner) noopByCatalog(ctx context.Context, codeDir, scratch string) (*Result, error) {
 	args, err := r.CompileArgs(codeDir, scratch)
 	if err != nil {
 		return nil, err
@@ -80,7 +75,7 @@ func (r *Runner) noop(ctx context.Context, codeDir, scratch string) (*Result, er
 	if err := os.WriteFile(path, forced, 0o600); err != nil {
 		return res, fmt.Errorf("write the forced catalog: %w", err)
 	}
-	if args, err = r.NoopArgs(codeDir, scratch, path); err != nil {
+	if args, err = r.CatalogNoopArgs(codeDir, scratch, path); err != nil {
 		return res, err
 	}
 	out, err = r.command(ctx, codeDir, scratch, args)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,51 +71,97 @@ func TestForceNoop(t *testing.T) {
 }
 
 // TestRunNoopForcesNoop: resources that ask for noop => false, a file and
-// an exec, change nothing in a noop; the report shows the file as a noop
-// event, and the catalog Run returns is Puppet's own, noop => false kept.
+// an exec, change nothing in a noop, whichever guard forces it; the report
+// shows the file as a noop event, and the catalog Run returns is Puppet's
+// own, noop => false kept.
 func TestRunNoopForcesNoop(t *testing.T) {
 	needPuppet(t)
-	code, target, scratch := t.TempDir(), t.TempDir(), t.TempDir()
-	forced := filepath.Join(target, "forced")
-	ran := filepath.Join(target, "exec-ran")
-	kept := filepath.Join(target, "kept")
-	writeFile(t, kept, "", "before\n", 0o644)
-	writeFile(t, code, "manifests/site.pp", `node default {
+	for _, tc := range []struct {
+		name  string
+		guard noopGuard // guardUnknown: the probe decides
+		want  noopGuard
+	}{
+		{name: "probed: the hook", guard: guardUnknown, want: guardHook},
+		{name: "by catalog", guard: guardCatalog, want: guardCatalog},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, target, scratch := t.TempDir(), t.TempDir(), t.TempDir()
+			forced := filepath.Join(target, "forced")
+			ran := filepath.Join(target, "exec-ran")
+			kept := filepath.Join(target, "kept")
+			writeFile(t, kept, "", "before\n", 0o644)
+			writeFile(t, code, "manifests/site.pp", `node default {
   file { '`+forced+`': content => "forced\n", noop => false }
   file { '`+kept+`': content => "after\n", noop => false }
   exec { 'touch': command => '/usr/bin/touch `+ran+`', noop => false }
 }
 `, 0o644)
-	r := newRunner(t, Options{ScratchDir: scratch, Timeout: 5 * time.Minute})
+			r := newRunner(t, Options{ScratchDir: scratch, Timeout: 5 * time.Minute})
+			r.guard = tc.guard
 
-	res, err := r.Run(t.Context(), code, true)
+			res, err := r.Run(t.Context(), code, true)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if r.guard != tc.want {
+				t.Errorf("guard %d, want %d", r.guard, tc.want)
+			}
+			if len(res.ReportYAML) == 0 {
+				t.Fatalf("no report; exit %d, stderr:\n%s", res.ExitCode, res.Stderr)
+			}
+			for _, p := range []string{forced, ran} {
+				if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the noop created %s (stat: %v)", p, err)
+				}
+			}
+			if data, err := os.ReadFile(kept); err != nil || string(data) != "before\n" {
+				t.Errorf("the noop changed %s: %q, %v", kept, data, err)
+			}
+			report := string(res.ReportYAML)
+			for _, want := range []string{"File[" + forced + "]", "File[" + kept + "]", "Exec[touch]", "status: noop"} {
+				if !strings.Contains(report, want) {
+					t.Errorf("report does not mention %s", want)
+				}
+			}
+			if strings.Contains(report, "status: success") {
+				t.Errorf("report has an event that happened:\n%s", report)
+			}
+			if !strings.Contains(string(res.CatalogJSON), `"noop":false`) {
+				t.Errorf("CatalogJSON is not the compiled catalog with its noop => false:\n%s", res.CatalogJSON)
+			}
+			if left, _ := os.ReadDir(scratch); len(left) != 0 {
+				t.Errorf("scratch dir not removed: %v", left)
+			}
+		})
+	}
+}
+
+// TestPuppetIgnoringRUBYOPT: behind a wrapper that unsets RUBYOPT, as the
+// one of Puppet's own packages does, the probe chooses the noop by
+// catalog; and a hooked noop that ran without its hook anyway is refused
+// rather than passed off as forced.
+func TestPuppetIgnoringRUBYOPT(t *testing.T) {
+	needPuppet(t)
+	puppet, err := exec.LookPath("puppet")
 	if err != nil {
-		t.Fatalf("Run: %v", err)
+		t.Fatal(err)
 	}
-	if len(res.ReportYAML) == 0 {
-		t.Fatalf("no report; exit %d, stderr:\n%s", res.ExitCode, res.Stderr)
+	wrapper := filepath.Join(t.TempDir(), "puppet")
+	writeFile(t, wrapper, "", "#!/bin/sh\nunset RUBYOPT\nexec "+puppet+" \"$@\"\n", 0o755)
+	code := t.TempDir()
+	writeFile(t, code, "manifests/site.pp", "node default { notify { 'hello': } }\n", 0o644)
+
+	r := newRunner(t, Options{Binary: wrapper, ScratchDir: t.TempDir(), Timeout: 5 * time.Minute})
+	if res, err := r.Run(t.Context(), code, true); err != nil || len(res.ReportYAML) == 0 {
+		t.Fatalf("Run = %+v, %v; want a report", res, err)
 	}
-	for _, p := range []string{forced, ran} {
-		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("the noop created %s (stat: %v)", p, err)
-		}
+	if r.guard != guardCatalog {
+		t.Errorf("guard %d, want the noop by catalog (%d)", r.guard, guardCatalog)
 	}
-	if data, err := os.ReadFile(kept); err != nil || string(data) != "before\n" {
-		t.Errorf("the noop changed %s: %q, %v", kept, data, err)
-	}
-	report := string(res.ReportYAML)
-	for _, want := range []string{"File[" + forced + "]", "File[" + kept + "]", "Exec[touch]", "status: noop"} {
-		if !strings.Contains(report, want) {
-			t.Errorf("report does not mention %s", want)
-		}
-	}
-	if strings.Contains(report, "status: success") {
-		t.Errorf("report has an event that happened:\n%s", report)
-	}
-	if !strings.Contains(string(res.CatalogJSON), `"noop":false`) {
-		t.Errorf("CatalogJSON is not the compiled catalog with its noop => false:\n%s", res.CatalogJSON)
-	}
-	if left, _ := os.ReadDir(scratch); len(left) != 0 {
-		t.Errorf("scratch dir not removed: %v", left)
+
+	r = newRunner(t, Options{Binary: wrapper, ScratchDir: t.TempDir(), Timeout: 5 * time.Minute})
+	r.guard = guardHook
+	if res, err := r.Run(t.Context(), code, true); !errors.Is(err, ErrNoopNotForced) {
+		t.Fatalf("Run = %+v, %v; want ErrNoopNotForced", res, err)
 	}
 }

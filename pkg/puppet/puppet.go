@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -77,6 +78,10 @@ type Result struct {
 // one Puppet at a time per host.
 type Runner struct {
 	opts Options
+	// guard is how noops are forced, found by the first noop (guard.go);
+	// guardMu serializes that probe.
+	guardMu sync.Mutex
+	guard   noopGuard
 	// lockWaitHook, when set (by tests), is called each time Run finds
 	// the lock held, before it waits LockPoll.
 	lockWaitHook func()
@@ -217,11 +222,19 @@ func (r *Runner) apply(ctx context.Context, codeDir, scratch string) (*Result, e
 	if err != nil {
 		return res, err
 	}
-	catalog := filepath.Join(scratch, "var", "client_data", "catalog", r.opts.Certname+".json")
-	if data, err := os.ReadFile(catalog); err == nil {
-		res.CatalogJSON = data
-	}
+	res.CatalogJSON = r.cachedCatalog(scratch)
 	return res, nil
+}
+
+// cachedCatalog is the catalog `puppet apply` compiled, as its
+// catalog_cache_terminus=json left it in the run's vardir; nil when it
+// wrote none (the catalog did not compile).
+func (r *Runner) cachedCatalog(scratch string) []byte {
+	data, err := os.ReadFile(filepath.Join(scratch, "var", "client_data", "catalog", r.opts.Certname+".json"))
+	if err != nil {
+		return nil
+	}
+	return data
 }
 
 // output is what one Puppet process left.
@@ -233,7 +246,7 @@ type output struct {
 // command runs one Puppet process in its own process group, recorded in
 // the scratch directory while it runs (see Recover). A non-zero exit is not an error; when
 // ctx ends the whole group is stopped (SIGTERM, then SIGKILL).
-func (r *Runner) command(ctx context.Context, codeDir, scratch string, args []string) (output, error) {
+func (r *Runner) command(ctx context.Context, codeDir, scratch string, args []string, env ...string) (output, error) {
 	name := r.opts.Binary
 	if r.opts.Nice {
 		if nice, err := exec.LookPath("nice"); err == nil {
@@ -242,7 +255,7 @@ func (r *Runner) command(ctx context.Context, codeDir, scratch string, args []st
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = codeDir
-	cmd.Env = append(append(os.Environ(), r.opts.Env...), RunEnv+"="+scratch)
+	cmd.Env = append(append(append(os.Environ(), r.opts.Env...), env...), RunEnv+"="+scratch)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid: true,
 		// Puppet itself stops when the agent dies, even by kill -9; what

@@ -66,11 +66,13 @@ func TestNewRunnerNeedsCertname(t *testing.T) {
 	}
 }
 
-// Command lines a run can use: a real run, and a noop's two steps.
+// Command lines a run can use: a real run, a hooked noop, and the two
+// steps of a noop by catalog.
 const (
-	cmdApply   = "apply"
-	cmdCompile = "compile"
-	cmdNoop    = "noop"
+	cmdApply       = "apply"
+	cmdNoop        = "noop"
+	cmdCompile     = "compile"
+	cmdCatalogNoop = "catalog-noop"
 )
 
 // commandArgs returns the command line of kind for the code in codeDir.
@@ -78,10 +80,12 @@ func commandArgs(r *Runner, kind, codeDir, scratch string) ([]string, error) {
 	switch kind {
 	case cmdApply:
 		return r.ApplyArgs(codeDir, scratch)
+	case cmdNoop:
+		return r.NoopArgs(codeDir, scratch)
 	case cmdCompile:
 		return r.CompileArgs(codeDir, scratch)
 	default:
-		return r.NoopArgs(codeDir, scratch, filepath.Join(scratch, "catalog.json"))
+		return r.CatalogNoopArgs(codeDir, scratch, filepath.Join(scratch, "catalog.json"))
 	}
 }
 
@@ -122,7 +126,14 @@ func TestArgs(t *testing.T) {
 			manifest:  filepath.Join(without, "manifests"),
 		},
 		{
-			name: "noop applies the forced catalog", codeDir: without, cmd: cmdNoop,
+			name: "hooked noop", codeDir: without, cmd: cmdNoop,
+			wantHead:  []string{"apply", "--noop"},
+			wantFlags: []string{"--show_diff", "--catalog_cache_terminus=json", "--report", "--no-storeconfigs"},
+			notFlags:  []string{"--no-noop", "--catalog"},
+			wantTail:  []string{filepath.Join(without, "manifests")},
+		},
+		{
+			name: "noop applies the forced catalog", codeDir: without, cmd: cmdCatalogNoop,
 			wantHead:  []string{"apply", "--noop", "--catalog", filepath.Join(scratch, "catalog.json")},
 			wantFlags: []string{"--show_diff", "--color=false", "--report", "--reports=none", "--no-storeconfigs", "--no-usecacheonfailure"},
 			notFlags:  []string{"--no-noop", "--hiera_config", filepath.Join(without, "manifests")},
@@ -160,7 +171,7 @@ func TestArgs(t *testing.T) {
 		{
 			name:    "extra args applying the catalog",
 			opts:    Options{Args: []string{"--strict=error", "--trace"}, ModulePath: "site:modules"},
-			codeDir: without, cmd: cmdNoop,
+			codeDir: without, cmd: cmdCatalogNoop,
 			wantTail:   []string{"--strict=error", "--trace"},
 			modulepath: filepath.Join(without, "site") + ":" + filepath.Join(without, "modules"),
 		},
