@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/nats-io/nuid"
+
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
@@ -11,13 +13,19 @@ import (
 // BusPublisher publishes commit events on balcony.commit.<repo>.
 type BusPublisher struct{ Conn *bus.Conn }
 
-// PublishCommits publishes ev with Nats-Msg-Id repo:ref:new.
+// PublishCommits publishes ev with Nats-Msg-Id repo:ref:new:<unique>.
+// The id dedupes this publication's own retries only: an id anyone could
+// predict would let an event published first under it (by another holder
+// of the committer's rights, before the push) make the server drop this
+// one as a duplicate, and the push would never be nooped. Publishing a
+// push twice (the hook, then watch) is harmless: the nooper reads what is
+// new from its mirror.
 func (p BusPublisher) PublishCommits(ctx context.Context, ev protocol.CommitEvent) error {
 	subject, err := bus.CommitSubject(ev.Repo)
 	if err != nil {
 		return err
 	}
-	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New, ev)
+	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New+":"+nuid.Next(), ev)
 	return err
 }
 
