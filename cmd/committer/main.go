@@ -95,7 +95,7 @@ exits 0, and the next push or 'committer watch' publishes what is missing.`,
 			c, err := committer.New(committer.Options{
 				RepoName: o.repoName, RepoPath: gitDir, Branches: o.branches,
 				Source: committer.SourceHook, Log: log,
-			}, committer.BusPublisher{Conn: conn})
+			}, committer.BusPublisher{Conn: conn, Log: log})
 			if err != nil {
 				return err
 			}
@@ -225,7 +225,7 @@ while the bus was down).`,
 			c, err := committer.New(committer.Options{
 				RepoName: o.repoName, RepoPath: r.Path(), Branches: o.branches,
 				Source: committer.SourceWatch, Log: log,
-			}, committer.BusPublisher{Conn: conn})
+			}, committer.BusPublisher{Conn: conn, Log: log})
 			if err != nil {
 				return err
 			}

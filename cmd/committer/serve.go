@@ -59,7 +59,7 @@ fetched first); an issue comment on a balcony review issue is put on the bus
 				return err
 			}
 			defer conn.Close()
-			pub := committer.BusPublisher{Conn: conn}
+			pub := committer.BusPublisher{Conn: conn, Log: log}
 			c, err := committer.New(committer.Options{
 				RepoName: o.repoName, RepoPath: r.Path(), Branches: o.branches,
 				Source: committer.SourceWebhook, Log: log,

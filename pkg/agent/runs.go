@@ -228,11 +228,19 @@ func (a *Agent) result(req protocol.RunRequest, outcome string, rep *report.Repo
 	}
 }
 
+// publish publishes res on the host's report subject. A result over the
+// bus's limit is replaced by a failed one that says so (oversized): the
+// run is answered once, never run again for a report that cannot be sent.
 func (a *Agent) publish(ctx context.Context, res *protocol.RunResult) error {
 	subject, err := bus.ReportSubject(res.Kind, a.opts.Host)
 	if err != nil {
 		return err
 	}
 	_, err = a.conn.Publish(ctx, subject, res.RunID, res)
+	var tooLarge *bus.SizeError
+	if errors.As(err, &tooLarge) {
+		a.log.Warn().Str("run", res.RunID).Int("bytes", tooLarge.Size).Int("limit_bytes", tooLarge.Limit).Msg("the run's report is over the bus's limit; answering with a failure that says so")
+		_, err = a.conn.Publish(ctx, subject, res.RunID, oversized(res, tooLarge))
+	}
 	return err
 }

@@ -36,10 +36,21 @@ type CodeReader interface {
 	Fetch(ctx context.Context) error
 }
 
+// Noops gives a commit's noop. nooper.Client does, through the nooper's
+// collection service: the nooper's buckets are its own.
+type Noops interface {
+	// Collection returns the noop of rev (a sha or an unambiguous
+	// prefix), wrapping nooper.ErrUnknownCommit when there is none.
+	Collection(ctx context.Context, rev string) (*nooper.Collection, error)
+}
+
 // Options configures the approver. Code is required.
 type Options struct {
 	Code   CodeReader
 	Config Config
+	// Noops is where noops are read; default a nooper.Client on the
+	// approver's connection.
+	Noops Noops
 	// GitHub, when set, gets one review issue per commit with changes
 	// and gives approvals from its comments.
 	GitHub GitHub
@@ -86,6 +97,9 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
 	}
 	if o.GitHubPoll == 0 {
 		o.GitHubPoll = time.Minute
+	}
+	if o.Noops == nil {
+		o.Noops = nooper.Client{NC: conn.NC}
 	}
 	kv, err := conn.JS.KeyValue(ctx, "approvals")
 	if err != nil {

@@ -67,7 +67,7 @@ func (a *Approver) view(ctx context.Context, rev string) (*state, error) {
 // record's approvals against the finished groups. It changes nothing
 // stored. Called with a.mu held.
 func (a *Approver) evaluate(ctx context.Context, rev string, mutate func(*state) error) (*state, *nooper.Collection, error) {
-	col, err := nooper.Load(ctx, a.conn.JS, rev)
+	col, err := a.opts.Noops.Collection(ctx, rev)
 	if err != nil {
 		return nil, nil, err
 	}

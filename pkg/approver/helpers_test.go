@@ -97,9 +97,18 @@ func start(t *testing.T) *harness {
 		client: approver.Client{NC: bustest.Client(t, conn).NC},
 		events: subscribeEvents(t, conn),
 	}
-	h.opts = approver.Options{Code: h.code, Config: testConfig(), Log: zerolog.Nop()}
+	h.opts = approver.Options{Code: h.code, Config: testConfig(), Log: zerolog.Nop(), Noops: storedNoops{conn.JS}}
 	h.startApprover()
 	return h
+}
+
+// storedNoops reads the noops putNoop stores, as the nooper's collection
+// service would answer (TestApproverReadsLargeNoopsFromTheNooper asks a
+// real nooper).
+type storedNoops struct{ js jetstream.JetStream }
+
+func (s storedNoops) Collection(ctx context.Context, rev string) (*nooper.Collection, error) {
+	return nooper.Load(ctx, s.js, rev)
 }
 
 // running is one approver's Run.

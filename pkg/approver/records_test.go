@@ -110,7 +110,7 @@ func sampleCollection() *nooper.Collection {
 		Needs: []nooper.Need{{Host: "statler.example.com", Revision: recSHA, RunID: "noop-1", Runs: []string{"noop-0", "noop-1"}, Attempts: 2, Deadline: recTime,
 			Answered: true, Failed: true}},
 		Started: recTime, Deadline: recTime, Finished: recTime, Generation: 1, RunTag: "r1",
-		Result: sampleResult(), Announced: true,
+		Result: sampleResult(), ResultObject: "noop-result-0123", Announced: true,
 	}
 }
 

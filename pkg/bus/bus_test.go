@@ -34,8 +34,9 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	if err := lister.Err(); err != nil {
 		t.Fatal(err)
 	}
-	// Streams plus one KV_ stream per bucket, each exactly once.
-	if want := len(decl.Streams) + len(decl.KV); len(names) != want {
+	// Streams plus one KV_ stream per bucket and one OBJ_ stream per object
+	// store, each exactly once.
+	if want := len(decl.Streams) + len(decl.KV) + len(decl.Objects); len(names) != want {
 		t.Fatalf("got %d streams %v, want %d", len(names), names, want)
 	}
 	s, err := c.JS.Stream(ctx, "RUNS")
@@ -44,6 +45,14 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	}
 	if !s.CachedInfo().Config.AllowDirect {
 		t.Error("RUNS must allow direct get")
+	}
+	for _, o := range decl.Objects {
+		if _, err := c.JS.ObjectStore(ctx, o.Bucket); err != nil {
+			t.Errorf("object store %s: %v", o.Bucket, err)
+		}
+	}
+	if len(decl.Objects) == 0 {
+		t.Error("streams.yaml declares no object store; the nooper needs one")
 	}
 }
 
@@ -66,10 +75,12 @@ func TestProvisionUpdatesAChangedStream(t *testing.T) {
 
 func TestParseDeclarationRejects(t *testing.T) {
 	for name, text := range map[string]string{
-		"no subjects":    "streams:\n  - name: A\n",
-		"duplicate":      "streams:\n  - {name: A, subjects: [a]}\n  - {name: A, subjects: [b]}\n",
-		"unnamed bucket": "kv:\n  - history: 1\n",
-		"not yaml":       "streams: [",
+		"no subjects":            "streams:\n  - name: A\n",
+		"duplicate":              "streams:\n  - {name: A, subjects: [a]}\n  - {name: A, subjects: [b]}\n",
+		"unnamed bucket":         "kv:\n  - history: 1\n",
+		"unnamed object store":   "objects:\n  - description: x\n",
+		"duplicate object store": "objects:\n  - bucket: a\n  - bucket: a\n",
+		"not yaml":               "streams: [",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := bus.ParseDeclaration([]byte(text)); err == nil {

@@ -123,7 +123,7 @@ func TestConnectEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := len(decl.Streams) + len(decl.KV); info.Streams != want {
+	if want := len(decl.Streams) + len(decl.KV) + len(decl.Objects); info.Streams != want {
 		t.Errorf("client sees %d streams, want %d", info.Streams, want)
 	}
 	for _, s := range decl.Streams {

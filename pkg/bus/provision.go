@@ -17,6 +17,7 @@ import (
 type Declaration struct {
 	Streams []StreamDecl `yaml:"streams"`
 	KV      []KVDecl     `yaml:"kv"`
+	Objects []ObjectDecl `yaml:"objects"`
 }
 
 // StreamDecl declares one stream. Every stream uses limits retention and
@@ -41,6 +42,17 @@ type KVDecl struct {
 	TTL          time.Duration `yaml:"ttl"`
 	MaxValueSize int32         `yaml:"max_value_size"`
 	Replicas     int           `yaml:"replicas"`
+}
+
+// ObjectDecl declares one object store bucket: where values too large
+// for a key-value bucket go (a message is at most the server's
+// max_payload).
+type ObjectDecl struct {
+	Bucket      string        `yaml:"bucket"`
+	Description string        `yaml:"description"`
+	TTL         time.Duration `yaml:"ttl"`
+	MaxBytes    int64         `yaml:"max_bytes"`
+	Replicas    int           `yaml:"replicas"`
 }
 
 // ParseDeclaration reads streams.yaml and checks it: names present and
@@ -68,6 +80,15 @@ func ParseDeclaration(data []byte) (*Declaration, error) {
 			return nil, fmt.Errorf("streams.yaml: kv bucket %q declared twice", b.Bucket)
 		}
 		seen["kv:"+b.Bucket] = true
+	}
+	for _, o := range d.Objects {
+		if o.Bucket == "" {
+			return nil, errors.New("streams.yaml: an object store needs a name")
+		}
+		if seen["obj:"+o.Bucket] {
+			return nil, fmt.Errorf("streams.yaml: object store %q declared twice", o.Bucket)
+		}
+		seen["obj:"+o.Bucket] = true
 	}
 	return &d, nil
 }
@@ -103,6 +124,19 @@ func (b KVDecl) KeyValueConfig() jetstream.KeyValueConfig {
 	}
 }
 
+// ObjectStoreConfig is the JetStream configuration of the declared object
+// store.
+func (o ObjectDecl) ObjectStoreConfig() jetstream.ObjectStoreConfig {
+	return jetstream.ObjectStoreConfig{
+		Bucket:      o.Bucket,
+		Description: o.Description,
+		TTL:         o.TTL,
+		MaxBytes:    orUnlimited(o.MaxBytes),
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(o.Replicas, 1),
+	}
+}
+
 func orUnlimited(n int64) int64 {
 	if n == 0 {
 		return -1
@@ -110,7 +144,7 @@ func orUnlimited(n int64) int64 {
 	return n
 }
 
-// Provision creates or updates every stream and bucket of d. It is
+// Provision creates or updates every stream, bucket and object store of d. It is
 // idempotent: running it again, from any number of daemons, changes nothing.
 func Provision(ctx context.Context, js jetstream.JetStream, d *Declaration) error {
 	for _, s := range d.Streams {
@@ -121,6 +155,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, d *Declaration) erro
 	for _, b := range d.KV {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b.KeyValueConfig()); err != nil {
 			return fmt.Errorf("provision kv bucket %s: %w", b.Bucket, err)
+		}
+	}
+	for _, o := range d.Objects {
+		if _, err := js.CreateOrUpdateObjectStore(ctx, o.ObjectStoreConfig()); err != nil {
+			return fmt.Errorf("provision object store %s: %w", o.Bucket, err)
 		}
 	}
 	return nil

@@ -15,11 +15,16 @@ import (
 
 // Publish encodes v as msgpack and publishes it to JetStream with msgID as
 // Nats-Msg-Id, so a retry or redelivery is dropped by the server's
-// duplicate window instead of counted twice.
+// duplicate window instead of counted twice. A payload over PayloadLimit
+// is not sent: the error is a *SizeError (ErrTooLarge), which a retry
+// cannot cure.
 func (c *Conn) Publish(ctx context.Context, subject, msgID string, v any) (*jetstream.PubAck, error) {
 	data, err := Marshal(v)
 	if err != nil {
 		return nil, err
+	}
+	if limit := c.PayloadLimit(); len(data) > limit {
+		return nil, fmt.Errorf("publish %s: %w", subject, &SizeError{What: fmt.Sprintf("%T", v), Size: len(data), Limit: limit})
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = data

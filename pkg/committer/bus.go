@@ -5,16 +5,22 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nuid"
+	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
 
 // BusPublisher publishes commit events on balcony.commit.<repo>.
-type BusPublisher struct{ Conn *bus.Conn }
+type BusPublisher struct {
+	Conn *bus.Conn
+	// Log says when messages were cut to fit; the zero Logger discards.
+	Log zerolog.Logger
+}
 
-// PublishCommits publishes ev with Nats-Msg-Id repo:ref:new:<unique>.
-// The id dedupes this publication's own retries only: an id anyone could
+// PublishCommits publishes ev, its commit messages cut (FitEvent) when it
+// would not fit in a message, with Nats-Msg-Id repo:ref:new:<unique>. The
+// id dedupes this publication's own retries only: an id anyone could
 // predict would let an event published first under it (by another holder
 // of the committer's rights, before the push) make the server drop this
 // one as a duplicate, and the push would never be nooped. Publishing a
@@ -25,7 +31,18 @@ func (p BusPublisher) PublishCommits(ctx context.Context, ev protocol.CommitEven
 	if err != nil {
 		return err
 	}
-	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New+":"+nuid.Next(), ev)
+	limit := p.Conn.PayloadLimit()
+	fit, cut, err := FitEvent(ev, limit, func(e protocol.CommitEvent) (int, error) {
+		data, err := bus.Marshal(e)
+		return len(data), err
+	})
+	if err != nil {
+		return err
+	}
+	if cut > 0 {
+		p.Log.Warn().Str("ref", ev.Ref).Str("new", ev.New).Int("cut", cut).Int("limit_bytes", limit).Msg("commit messages cut to fit the bus's limit")
+	}
+	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New+":"+nuid.Next(), fit)
 	return err
 }
 

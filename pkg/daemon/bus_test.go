@@ -234,7 +234,7 @@ func TestConnectEmbeddedProvisions(t *testing.T) {
 			}
 			want := 0
 			if tt.provision {
-				want = len(decl.Streams) + len(decl.KV)
+				want = len(decl.Streams) + len(decl.KV) + len(decl.Objects)
 			}
 			if info.Streams != want {
 				t.Fatalf("%d streams, want %d", info.Streams, want)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/review"
 )
 
@@ -24,12 +26,27 @@ type Client struct{ NC *nats.Conn }
 // the JSON it came as (docs/review-json.md). An unknown revision wraps
 // ErrUnknownCommit.
 func (c Client) Show(ctx context.Context, rev string) (review.Document, []byte, error) {
-	data, err := c.call(ctx, ShowSubject, rev)
+	data, err := c.fetch(ctx, ShowSubject, rev)
 	if err != nil {
 		return review.Document{}, nil, err
 	}
 	doc, err := review.ParseJSON(data)
 	return doc, data, err
+}
+
+// Collection returns the noop of rev (a sha or an unambiguous prefix) as
+// the nooper stores it, with its result however large. An unknown
+// revision wraps ErrUnknownCommit.
+func (c Client) Collection(ctx context.Context, rev string) (*Collection, error) {
+	data, err := c.fetch(ctx, CollectionSubject, rev)
+	if err != nil {
+		return nil, err
+	}
+	var col Collection
+	if err := bus.Unmarshal(data, &col); err != nil {
+		return nil, fmt.Errorf("noop of %s from the nooper: %w", rev, err)
+	}
+	return &col, nil
 }
 
 // Renoop noops rev again on every host and returns its full sha.
@@ -76,8 +93,75 @@ func (c Client) Wait(ctx context.Context, rev string, wait, poll time.Duration, 
 	}
 }
 
+// fetchRestarts bounds how often fetch starts over because the document
+// changed between its chunks.
+const fetchRestarts = 3
+
+// fetch asks subject for rev's document and reassembles it from its
+// chunks (chunk.go), starting over when it changed between them.
+func (c Client) fetch(ctx context.Context, subject, rev string) ([]byte, error) {
+	var (
+		doc    []byte
+		digest string
+	)
+	for restarts := 0; ; {
+		msg, err := c.request(ctx, subject, rev, len(doc), digest)
+		if err != nil {
+			return nil, err
+		}
+		h := msg.Header.Get(TotalHeader)
+		if h == "" && len(doc) == 0 {
+			return msg.Data, nil // a nooper that does not chunk
+		}
+		total, err := strconv.Atoi(h)
+		if err != nil || total < len(doc)+len(msg.Data) {
+			return nil, fmt.Errorf("%s %s: bad chunk of %d bytes at %d of %q", subject, rev, len(msg.Data), len(doc), h)
+		}
+		d := msg.Header.Get(DigestHeader)
+		if len(doc) > 0 && d != digest {
+			// The noop moved on between two chunks, and the nooper no
+			// longer keeps the one begun: start over.
+			if restarts++; restarts > fetchRestarts {
+				return nil, fmt.Errorf("%s %s: the document changed %d times while it was read", subject, rev, restarts)
+			}
+			doc, digest = nil, ""
+			continue
+		}
+		digest = d
+		if doc == nil {
+			doc = make([]byte, 0, total)
+		}
+		doc = append(doc, msg.Data...)
+		if len(doc) == total {
+			if digestOf(doc) != digest {
+				return nil, fmt.Errorf("%s %s: the document's %d bytes do not match its digest", subject, rev, total)
+			}
+			return doc, nil
+		}
+		if len(msg.Data) == 0 {
+			return nil, fmt.Errorf("%s %s: empty chunk at %d of %d bytes", subject, rev, len(doc), total)
+		}
+	}
+}
+
 func (c Client) call(ctx context.Context, subject, rev string) ([]byte, error) {
-	msg, err := c.NC.RequestWithContext(ctx, subject, []byte(rev))
+	msg, err := c.request(ctx, subject, rev, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	return msg.Data, nil
+}
+
+// request asks subject about rev, from offset of the document of digest
+// when offset is not 0, and turns the service's errors into Go's.
+func (c Client) request(ctx context.Context, subject, rev string, offset int, digest string) (*nats.Msg, error) {
+	req := nats.NewMsg(subject)
+	req.Data = []byte(rev)
+	if offset > 0 {
+		req.Header.Set(OffsetHeader, strconv.Itoa(offset))
+		req.Header.Set(DigestHeader, digest)
+	}
+	msg, err := c.NC.RequestMsgWithContext(ctx, req)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, fmt.Errorf("%w (nobody answers %s)", ErrNoNooper, subject)
 	}
@@ -86,7 +170,7 @@ func (c Client) call(ctx context.Context, subject, rev string) ([]byte, error) {
 	}
 	switch msg.Header.Get(micro.ErrorCodeHeader) {
 	case "":
-		return msg.Data, nil
+		return msg, nil
 	case "404":
 		return nil, fmt.Errorf("%w: %s", ErrUnknownCommit, rev)
 	default:

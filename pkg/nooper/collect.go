@@ -26,9 +26,9 @@ func (n *Nooper) step(ctx context.Context) {
 			return
 		}
 		sha := c.Commit.SHA
-		if c.State == StateReady { // computed, not yet announced
-			if err := n.announceReady(ctx, c); err != nil {
-				n.log.Warn().Err(err).Str("commit", sha).Msg("announcing a noop")
+		if c.State == StateReady { // computed, not yet stored or announced
+			if err := n.settle(ctx, c); err != nil {
+				n.log.Warn().Err(err).Str("commit", sha).Msg("storing or announcing a finished noop")
 				continue
 			}
 			n.done(sha)
@@ -316,17 +316,43 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 	}
 	res := delta.Compute(c.Commit.SHA, c.Parent(), inputs, n.opts.Delta)
 	c.Result, c.State, c.Finished, c.Announced = res, StateReady, now, false
-	if err := n.store.saveCollection(ctx, c); err != nil {
-		return err
-	}
+	c.unsaved, c.announcedID = true, ""
 	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Float64("took_seconds", now.Sub(c.Started).Seconds()).Msg("noop ready")
-	return n.announceReady(ctx, c)
+	return n.settle(ctx, c)
 }
 
-// announceReady announces a finished collection on noop.ready and records
-// that it did; until then the collection stays active (and is resumed
-// after a restart), so the approver never misses a finished noop.
-func (n *Nooper) announceReady(ctx context.Context, c *Collection) error {
+// settle stores a finished collection, then announces it on noop.ready
+// and records that it did; until then the collection stays active (and
+// is resumed after a restart), so the approver never misses a finished
+// noop. Each step is done once: a failure (a store that refuses the
+// result) is retried at the next step from where it stopped, so that
+// noop.ready reaches live subscribers once per result, not once per
+// retry. (Its message id also keeps it once in EVENTS across restarts.)
+func (n *Nooper) settle(ctx context.Context, c *Collection) error {
+	if c.unsaved {
+		if err := n.store.saveCollection(ctx, c); err != nil {
+			return err
+		}
+		c.unsaved = false
+	}
+	if id := readyID(c); c.announcedID != id {
+		if err := n.announceReady(ctx, c, id); err != nil {
+			return err
+		}
+		c.announcedID = id
+	}
+	c.Announced = true
+	return n.store.saveCollection(ctx, c)
+}
+
+// readyID is the message id of the noop.ready announcement of c's result.
+func readyID(c *Collection) string {
+	return fmt.Sprintf("noop.ready:%s:%d:%s", c.Commit.SHA, c.Generation, c.Result.Digest())
+}
+
+// announceReady announces a finished collection on noop.ready with
+// message id id.
+func (n *Nooper) announceReady(ctx context.Context, c *Collection, id string) error {
 	res := c.Result
 	digest := res.Digest()
 	text := fmt.Sprintf("noop of %s %q ready: %d change groups on %d hosts", protocol.Short(c.Commit.SHA), c.Commit.Subject, len(res.Groups), len(c.Hosts))
@@ -340,18 +366,13 @@ func (n *Nooper) announceReady(ctx context.Context, c *Collection) error {
 	for _, g := range res.Groups {
 		groups = append(groups, g.ID)
 	}
-	err := n.conn.Announce(ctx, fmt.Sprintf("noop.ready:%s:%d:%s", c.Commit.SHA, c.Generation, digest), protocol.Event{
+	return n.conn.Announce(ctx, id, protocol.Event{
 		Type: "noop.ready", Repo: c.Repo, Commit: c.Commit.SHA, Text: text, Service: "nooper",
 		Data: map[string]any{
 			"branch": c.Branch, "groups": groups, "hosts": len(c.Hosts), "unanswered": res.Unanswered,
 			"errors": len(res.Errors), "digest": digest, "took_seconds": c.Finished.Sub(c.Started).Seconds(), "generation": c.Generation,
 		},
 	})
-	if err != nil {
-		return err
-	}
-	c.Announced = true
-	return n.store.saveCollection(ctx, c)
 }
 
 func (n *Nooper) announce(ctx context.Context, id string, ev protocol.Event) {

@@ -60,8 +60,22 @@ type Collection struct {
 	// Empty in collections stored before every collection had one.
 	RunTag string        `msgpack:"run_tag" json:"run_tag,omitempty"`
 	Result *delta.Result `msgpack:"result" json:"result,omitempty"`
+	// ResultObject names the object of the noop_results object store
+	// that holds Result when the record with it would exceed a noops
+	// value (the bus's payload limit); the noops record then leaves
+	// Result out. Reading the collection fills Result in again.
+	ResultObject string `msgpack:"result_object" json:"result_object,omitempty"`
 	// Announced is set once noop.ready was published for Result.
 	Announced bool `msgpack:"announced" json:"announced"`
+
+	// unsaved is set while the finished Result is not stored yet: it is
+	// stored before it is announced, and stored again, never recomputed
+	// nor re-announced, when that failed.
+	unsaved bool
+	// announcedID is the noop.ready message id this process published
+	// for Result: a failed save of Announced is retried without
+	// announcing again.
+	announcedID string
 }
 
 // Need is one report the collection waits for.
@@ -140,16 +154,25 @@ func (n *Need) asked(id string) bool {
 // bucket.
 func reportKey(rev, host string) string { return rev + "." + host }
 
+// ResultsBucket is the nooper's object store (streams.yaml) for results
+// too large for a noops value. Only the nooper reads it: others ask its
+// collection service.
+const ResultsBucket = "noop_results"
+
 // store reads and writes collections and reports.
 type store struct {
 	noops   jetstream.KeyValue
 	reports jetstream.KeyValue
 	commits jetstream.KeyValue
 	hosts   jetstream.KeyValue
+	// results holds the results too large for noops (large.go).
+	results objects
+	// limit is the largest noops value: the bus's payload limit.
+	limit int
 }
 
 func openStore(ctx context.Context, js jetstream.JetStream) (*store, error) {
-	var s store
+	s := store{limit: bus.PayloadLimitOf(js.Conn().MaxPayload()), results: objects{js: js}}
 	for name, kv := range map[string]*jetstream.KeyValue{"noops": &s.noops, "reports": &s.reports, "commits": &s.commits, "hosts": &s.hosts} {
 		b, err := js.KeyValue(ctx, name)
 		if err != nil {
@@ -161,6 +184,27 @@ func openStore(ctx context.Context, js jetstream.JetStream) (*store, error) {
 }
 
 func (s *store) collection(ctx context.Context, sha string) (*Collection, error) {
+	// A result replaced between reading the record and its object is
+	// read again from the new record.
+	for try := 1; ; try++ {
+		c, err := s.record(ctx, sha)
+		if err != nil || c.ResultObject == "" {
+			return c, err
+		}
+		c.Result, err = s.largeResult(ctx, c.ResultObject)
+		if errors.Is(err, jetstream.ErrObjectNotFound) && try < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("result of %s: %w", sha, err)
+		}
+		return c, nil
+	}
+}
+
+// record reads the noops record of sha, without its result when that is
+// in the object store.
+func (s *store) record(ctx context.Context, sha string) (*Collection, error) {
 	e, err := s.noops.Get(ctx, sha)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownCommit, sha)
@@ -177,15 +221,20 @@ func (s *store) collection(ctx context.Context, sha string) (*Collection, error)
 	return &c, nil
 }
 
+// saveCollection stores c in the noops bucket; its result goes to the
+// object store when the record would not fit in a value (large.go).
 func (s *store) saveCollection(ctx context.Context, c *Collection) error {
 	c.Schema = protocol.SchemaVersion
-	data, err := bus.Marshal(c)
+	old := c.ResultObject
+	data, err := s.encode(ctx, c)
 	if err != nil {
-		return err
-	}
-	if _, err := s.noops.Put(ctx, c.Commit.SHA, data); err != nil {
 		return fmt.Errorf("save noop of %s: %w", c.Commit.SHA, err)
 	}
+	if _, err := s.noops.Put(ctx, c.Commit.SHA, data); err != nil {
+		c.ResultObject = old
+		return fmt.Errorf("save noop of %s: %w", c.Commit.SHA, err)
+	}
+	s.dropResult(ctx, old, c.ResultObject)
 	return nil
 }
 
@@ -200,13 +249,17 @@ func (s *store) collecting(ctx context.Context, log zerolog.Logger) ([]*Collecti
 	}
 	var out []*Collection
 	for k := range keys.Keys() {
-		c, err := s.collection(ctx, k)
+		// The record first: a finished noop's result, perhaps large and
+		// in the object store, is read only when it is resumed.
+		c, err := s.record(ctx, k)
+		if err == nil && (c.State == StateCollecting || c.State == StateReady && !c.Announced) {
+			c, err = s.collection(ctx, k)
+			if err == nil {
+				out = append(out, c)
+			}
+		}
 		if err != nil {
 			log.Warn().Err(err).Str("key", k).Msg("skipping an unreadable noop record")
-			continue
-		}
-		if c.State == StateCollecting || c.State == StateReady && !c.Announced {
-			out = append(out, c)
 		}
 	}
 	return out, nil

@@ -90,6 +90,9 @@ type Nooper struct {
 	// waits for a step's I/O.
 	liveMu sync.Mutex
 	live   map[string]review.Progress
+
+	// served keeps the documents served in chunks, for their next chunks.
+	served chunks
 }
 
 // New checks the options and opens the buckets.

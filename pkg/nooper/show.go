@@ -7,7 +7,9 @@ import (
 )
 
 // Load returns the stored noop collection of rev (a full sha or an
-// unambiguous prefix). It wraps ErrUnknownCommit when there is none.
+// unambiguous prefix), reading the nooper's buckets directly: for tests.
+// Other services ask the nooper (Client.Collection), whose buckets are its
+// own. It wraps ErrUnknownCommit when there is none.
 func Load(ctx context.Context, js jetstream.JetStream, rev string) (*Collection, error) {
 	st, err := openStore(ctx, js)
 	if err != nil {
