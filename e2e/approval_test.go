@@ -12,6 +12,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/approver"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
+	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/protocol"
@@ -25,8 +26,8 @@ func (f *fleet) startApprover(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("logins:\n  kermit@example.com: kermit\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start(t, f.dir, "approver", "approver", "--nats-url", f.url, "--repo", f.bare,
-		"--state-dir", filepath.Join(f.dir, "approver"), "--config", cfg, "--log-level", "debug")
+	start(t, f.dir, "approver", slices.Concat([]string{"approver"}, f.busArgs(credentials.Approver, ""), []string{"--repo", f.bare,
+		"--state-dir", filepath.Join(f.dir, "approver"), "--config", cfg, "--log-level", "debug"})...)
 }
 
 // TestApprovals: owners from CODEOWNERS sign off real deltas through the

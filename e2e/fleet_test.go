@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
+	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
@@ -32,23 +34,39 @@ type fleet struct {
 	bare, work string
 	nooper     *proc
 	agents     map[string]*proc
-	conn       *bus.Conn
-	ready      *events
+	// conn reads every stream and bucket (as the nooper's identity on a
+	// secured bus); watcher receives events (a person's identity there).
+	conn, watcher *bus.Conn
+	ready         *events
+	// secured is set when the bus is secured (newSecuredFleet).
+	secured *securedBus
 }
 
 func newFleet(t *testing.T, hosts []string) *fleet {
+	t.Helper()
+	return newFleetOn(t, hosts, nil)
+}
+
+// newFleetOn starts a fleet on an open bus (sec nil) or on a bus secured
+// with sec's credentials and TLS.
+func newFleetOn(t *testing.T, hosts []string, sec *securedBus) *fleet {
 	t.Helper()
 	requirePuppet(t)
 	bin := binaries(t)
 	dir := t.TempDir()
 	f := &fleet{
-		dir:    dir,
-		listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		bare:   filepath.Join(dir, "puppet.git"),
-		work:   filepath.Join(dir, "work"),
-		agents: map[string]*proc{},
+		dir:     dir,
+		listen:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		bare:    filepath.Join(dir, "puppet.git"),
+		work:    filepath.Join(dir, "work"),
+		agents:  map[string]*proc{},
+		secured: sec,
 	}
 	f.url = "nats://" + f.listen
+	if sec != nil {
+		f.url = "tls://" + f.listen
+		sec.configure(t, dir, hosts)
+	}
 	run(t, dir, filepath.Join(repoRoot(), "scripts", "sample-repo.sh"), "init", f.bare, f.work)
 	// Each host's current state is the initial commit, applied for real.
 	for _, h := range hosts {
@@ -65,8 +83,8 @@ func newFleet(t *testing.T, hosts []string) *fleet {
 		}
 	}
 	f.startNooper(t)
-	f.conn = connect(t, f.url)
-	f.ready = watchEvents(t, f.conn, "balcony.event.noop.ready")
+	f.conn, f.watcher = f.connectAs(t, credentials.Nooper, ""), f.connectAs(t, credentials.Person, f.secured.watcherLogin())
+	f.ready = watchEvents(t, f.watcher, "balcony.event.noop.ready")
 	for _, h := range hosts {
 		f.startAgent(t, h)
 	}
@@ -85,8 +103,28 @@ func newFleet(t *testing.T, hosts []string) *fleet {
 		}
 		return true
 	})
-	run(t, dir, filepath.Join(bin, "committer"), "install-hook", "--nats-url", f.url, "--branch", "main", f.bare)
+	run(t, dir, filepath.Join(bin, "committer"), slices.Concat([]string{"install-hook"}, f.busArgs(credentials.Committer, ""), []string{"--branch", "main", f.bare})...)
 	return f
+}
+
+// busArgs are the flags that connect a daemon or CLI verb to the fleet's
+// bus as role's identity name (a host, a login; ignored for a service).
+func (f *fleet) busArgs(role credentials.Role, name string) []string {
+	args := []string{"--nats-url", f.url}
+	if f.secured != nil {
+		args = append(args, "--nats-creds", f.secured.seed(role, name), "--nats-tls-ca", f.secured.tls.CA)
+	}
+	return args
+}
+
+// connectAs connects the test to the fleet's bus as role's identity name
+// (on an open bus, as nobody in particular).
+func (f *fleet) connectAs(t *testing.T, role credentials.Role, name string) *bus.Conn {
+	t.Helper()
+	if f.secured == nil {
+		return connect(t, f.url)
+	}
+	return connectWith(t, f.secured.options(f.url, role, name, nil))
 }
 
 func (f *fleet) root(host string) string {
@@ -95,20 +133,24 @@ func (f *fleet) root(host string) string {
 
 func (f *fleet) startNooper(t *testing.T) {
 	t.Helper()
-	f.nooper = start(t, f.dir, "nooper", "nooper", "--listen", f.listen,
+	args := []string{"nooper", "--listen", f.listen,
 		"--repo", f.bare, "--state-dir", filepath.Join(f.dir, "nooper"),
 		// Deadlines nothing reaches: a run queued behind others on a
 		// loaded machine must not be cut short (docs/testing.md).
 		"--data-dir", filepath.Join(f.dir, "nats"), "--run-timeout", "1h", "--collection-timeout", "2h",
-		"--log-level", "debug")
+		"--log-level", "debug"}
+	if f.secured != nil {
+		args = append(args, "--server-config", f.secured.config, "--nats-creds", f.secured.seed(credentials.Nooper, ""))
+	}
+	f.nooper = start(t, f.dir, "nooper", args...)
 }
 
 func (f *fleet) startAgent(t *testing.T, host string) {
 	t.Helper()
 	name := strings.Split(host, ".")[0]
-	f.agents[host] = start(t, f.dir, "agent-"+name, "agent", "--nats-url", f.url, "--host", host,
+	f.agents[host] = start(t, f.dir, "agent-"+name, slices.Concat([]string{"agent"}, f.busArgs(credentials.Agent, host), []string{"--host", host,
 		"--state-dir", filepath.Join(f.dir, "hosts", name, "state"), "--root", f.root(host),
-		"--repo", f.bare, "--heartbeat", "2s", "--poll", "5s")
+		"--repo", f.bare, "--heartbeat", "2s", "--poll", "5s"})...)
 }
 
 // push runs one step of the sample history and returns the new tip.

@@ -160,12 +160,20 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 // connect opens a client connection to the test's bus.
 func connect(t *testing.T, url string) *bus.Conn {
 	t.Helper()
+	return connectWith(t, bus.Options{URL: url, Name: t.Name(), Log: zerolog.Nop()})
+}
+
+// connectWith opens a client connection with opts, retrying while the
+// server starts.
+func connectWith(t *testing.T, opts bus.Options) *bus.Conn {
+	t.Helper()
+	url := opts.URL
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var conn *bus.Conn
 	var err error
 	for ctx.Err() == nil {
-		conn, err = bus.Connect(ctx, bus.Options{URL: url, Name: t.Name(), Log: zerolog.Nop()})
+		conn, err = bus.Connect(ctx, opts)
 		if err == nil {
 			t.Cleanup(conn.Close)
 			return conn

@@ -141,7 +141,8 @@ func installHookCmd(o *options) *cobra.Command {
 		Use:   "install-hook <bare-repo>",
 		Short: "Install the post-receive hook that runs 'committer hook' into a bare repository",
 		Long: `install-hook writes <bare-repo>/hooks/post-receive calling this committer
-binary with --nats-url, --repo-name and --branch as given here. It refuses a
+binary with --nats-url, --nats-creds, --nats-tls-{ca,cert,key}, --repo-name
+and --branch as given here (files made absolute). It refuses a
 directory that is not a bare repository, and a hook it did not write unless
 --force.`,
 		Example: "  committer install-hook --nats-url nats://127.0.0.1:4222 --branch main /srv/git/puppet.git",
@@ -155,8 +156,19 @@ directory that is not a bare repository, and a hook it did not write unless
 				return err
 			}
 			hookArgs := []string{"--nats-url", o.bus.URL, "--repo-name", o.repoName}
-			if o.bus.Creds != "" {
-				hookArgs = append(hookArgs, "--nats-creds", o.bus.Creds)
+			// The hook runs in the repository: files are named absolutely.
+			for _, f := range []struct{ flag, path string }{
+				{"--nats-creds", o.bus.Creds}, {"--nats-tls-ca", o.bus.TLSCA},
+				{"--nats-tls-cert", o.bus.TLSCert}, {"--nats-tls-key", o.bus.TLSKey},
+			} {
+				if f.path == "" {
+					continue
+				}
+				abs, err := filepath.Abs(f.path)
+				if err != nil {
+					return err
+				}
+				hookArgs = append(hookArgs, f.flag, abs)
 			}
 			for _, b := range o.branches {
 				hookArgs = append(hookArgs, "--branch", b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
@@ -17,8 +18,14 @@ type BusPublisher struct {
 	Log zerolog.Logger
 }
 
-// PublishCommits publishes ev with Nats-Msg-Id repo:ref:new, its commit
-// messages cut (FitEvent) when it would not fit in a message.
+// PublishCommits publishes ev, its commit messages cut (FitEvent) when it
+// would not fit in a message, with Nats-Msg-Id repo:ref:new:<unique>. The
+// id dedupes this publication's own retries only: an id anyone could
+// predict would let an event published first under it (by another holder
+// of the committer's rights, before the push) make the server drop this
+// one as a duplicate, and the push would never be nooped. Publishing a
+// push twice (the hook, then watch) is harmless: the nooper reads what is
+// new from its mirror.
 func (p BusPublisher) PublishCommits(ctx context.Context, ev protocol.CommitEvent) error {
 	subject, err := bus.CommitSubject(ev.Repo)
 	if err != nil {
@@ -35,7 +42,7 @@ func (p BusPublisher) PublishCommits(ctx context.Context, ev protocol.CommitEven
 	if cut > 0 {
 		p.Log.Warn().Str("ref", ev.Ref).Str("new", ev.New).Int("cut", cut).Int("limit_bytes", limit).Msg("commit messages cut to fit the bus's limit")
 	}
-	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New, fit)
+	_, err = p.Conn.Publish(ctx, subject, ev.Repo+":"+ev.Ref+":"+ev.New+":"+nuid.Next(), fit)
 	return err
 }
 

@@ -43,8 +43,8 @@ const DefaultBranch = "main"
 
 // Publisher sends one CommitEvent to the bus. It returns once the bus has
 // acknowledged the event, or with an error (ctx's, for one) when it could
-// not. The bus implementation deduplicates on repo:ref:new, so publishing the
-// same event twice is harmless.
+// not. Publishing the same event twice is harmless: the nooper reads what a
+// push brought from its own mirror, and finds nothing new the second time.
 type Publisher interface {
 	PublishCommits(ctx context.Context, ev protocol.CommitEvent) error
 }
@@ -74,7 +74,7 @@ type Options struct {
 
 // Committer publishes the commits of configured branches. Its methods may be
 // called concurrently, though a hook and a watcher racing on one branch may
-// publish the same event twice (the bus deduplicates it).
+// publish the same event twice (the nooper nooped it already the second time).
 type Committer struct {
 	opts Options
 	repo *gitrepo.Repo
@@ -250,7 +250,7 @@ func (c *Committer) publish(ctx context.Context, log zerolog.Logger, branch, old
 	log.Info().Str("branch", branch).Str("base", base).Int("commits", len(commits)).Msg("published")
 	if err := c.repo.SetPublished(branch, tip); err != nil {
 		// Published but not recorded: the next run publishes again, which
-		// the bus deduplicates only when the range is the same.
+		// the nooper finds already nooped.
 		return true, fmt.Errorf("published %s %s but could not record it: %w", branch, tip, err)
 	}
 	return true, nil
