@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/owners"
 )
 
@@ -84,7 +85,9 @@ func (c Client) call(ctx context.Context, subject string, req, reply any) error 
 	if err != nil {
 		return err
 	}
-	msg, err := c.NC.RequestWithContext(ctx, subject, data)
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg, err = bus.Request(ctx, c.NC, msg)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return fmt.Errorf("no approver is running (nobody answers %s)", subject)
 	}

@@ -161,7 +161,7 @@ func (c Client) request(ctx context.Context, subject, rev string, offset int, di
 		req.Header.Set(OffsetHeader, strconv.Itoa(offset))
 		req.Header.Set(DigestHeader, digest)
 	}
-	msg, err := c.NC.RequestMsgWithContext(ctx, req)
+	msg, err := bus.Request(ctx, c.NC, req)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, fmt.Errorf("%w (nobody answers %s)", ErrNoNooper, subject)
 	}
