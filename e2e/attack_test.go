@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,6 +116,15 @@ func TestAttacks(t *testing.T) {
     content => "changed by a review\n",
     noop    => false,
   }
+  file { "${facts['balcony_root']}/etc/balcony/sensitive":
+    ensure  => file,
+    content => Sensitive("`+secretSensitive+`\n"),
+  }
+  file { "${facts['balcony_root']}/etc/balcony/hidden":
+    ensure    => file,
+    content   => "`+secretHidden+`\n",
+    show_diff => false,
+  }
 }
 `), 0o644); err != nil {
 		t.Fatal(err)
@@ -143,9 +153,16 @@ func TestAttacks(t *testing.T) {
 	f.deniedToAgent(t, agent, agentErrs, seat)
 
 	c = f.waitReady(t, forcedRev)
-	g := onlyGroup(t, c, "File["+forced+"]")
-	if !slices.Equal(g.Hosts, []string{fozzie}) || !g.NoopFalse {
-		t.Errorf("the noop => false file: hosts %v, marked %v", g.Hosts, g.NoopFalse)
+	var ids []string
+	for _, g := range c.Result.Groups {
+		ids = append(ids, g.Resource.ID)
+		if g.Resource.ID == "File["+forced+"]" && (!slices.Equal(g.Hosts, []string{fozzie}) || !g.NoopFalse) {
+			t.Errorf("the noop => false file: hosts %v, marked %v", g.Hosts, g.NoopFalse)
+		}
+	}
+	slices.Sort(ids)
+	if want := []string{"File[/etc/balcony/forced]", "File[/etc/balcony/hidden]", "File[/etc/balcony/sensitive]"}; !slices.Equal(ids, want) {
+		t.Errorf("groups of %s: %v, want %v", forcedRev[:10], ids, want)
 	}
 	if _, err := os.Stat(filepath.Join(f.root(fozzie), forced)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the review wrote %s on fozzie: %v", forced, err)
@@ -200,7 +217,36 @@ func TestAttacks(t *testing.T) {
 	if !strings.Contains(out, "**APPROVED**") {
 		t.Errorf("the seat's approval did not stand:\n%s", out)
 	}
+
+	// Secrets never leave the host: not in any message of any stream,
+	// which holds every bucket and object store too.
+	// The content of the noop => false file, no secret, shows that the
+	// scan reads what the review holds.
+	shown := false
+	streams := f.conn.JS.StreamNames(ctx)
+	for name := range streams.Name() {
+		eachStored(t, f, name, "", func(data []byte) {
+			for _, secret := range []string{secretSensitive, secretHidden} {
+				if strings.Contains(string(data), secret) {
+					t.Errorf("stream %s holds the secret %q", name, secret)
+				}
+			}
+			shown = shown || strings.Contains(string(data), "changed by a review")
+		})
+	}
+	if err := streams.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !shown {
+		t.Error("no stream holds the content of the noop => false file: the scan read nothing")
+	}
 }
+
+// Contents that a Sensitive value and a show_diff => false file hold.
+const (
+	secretSensitive = "s3cret-sensitive-4711"
+	secretHidden    = "s3cret-hidden-4711"
+)
 
 // deniedToAgent tries, as fozzie's agent, what its permissions deny: the
 // replies of others, another host's runs, announcing a noop's or an
@@ -342,7 +388,8 @@ func (f *fleet) storedEvents(t *testing.T, subject, sha string) int {
 	return n
 }
 
-// eachStored calls fn with every message on subject in stream.
+// eachStored calls fn with every message on subject in stream (every
+// message when subject is "").
 func eachStored(t *testing.T, f *fleet, stream, subject string, fn func([]byte)) {
 	t.Helper()
 	ctx := context.Background()
@@ -351,7 +398,7 @@ func eachStored(t *testing.T, f *fleet, stream, subject string, fn func([]byte))
 		t.Fatal(err)
 	}
 	for seq := uint64(1); ; {
-		msg, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		msg, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(cmp.Or(subject, ">")))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return
 		}
