@@ -101,7 +101,7 @@ func (s *ServerFlags) Register(fs *pflag.FlagSet, defaultDataDir string, def Emb
 	fs.StringVar(&s.Config, "server-config", "", "embedded server: a nats-server configuration file (authorization, accounts, tls, cluster; see docs/security.md); --data-dir, --listen, sync and an 8MB max_payload apply where it is silent")
 	// Only the bus's owner creates streams: the others need no rights on
 	// the JetStream API beyond their own, and wait for the nooper.
-	fs.BoolVar(&s.Provision, "provision", def == EmbedByDefault, "create or update the streams and buckets of streams.yaml at start (otherwise wait until the nooper has; give it to a daemon other than the nooper run --embedded)")
+	fs.BoolVar(&s.Provision, "provision", def == EmbedByDefault, "create or update the streams and buckets of streams.yaml at start (otherwise wait until the nooper has); a daemon that embeds the server always does")
 }
 
 // BusFlags are a daemon's bus flags: the client's, which its verbs share,
@@ -162,7 +162,8 @@ func (b BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) 
 		// The embedded server announces itself; an external bus is named here.
 		log.Info().Str("url", conn.URL()).Msg("connected to the bus")
 	}
-	if b.Server.Provision {
+	// A daemon that starts the bus owns it: nobody else would provision.
+	if b.Server.Provision || embed {
 		err = bus.ProvisionDeclared(ctx, conn.JS)
 	} else {
 		err = bus.WaitForStreams(ctx, conn.JS, b.Needs, log)
