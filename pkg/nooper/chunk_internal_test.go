@@ -91,7 +91,10 @@ func TestChunkedFetch(t *testing.T) {
 	}
 	mu.Unlock()
 	got, err = client.fetch(ctx, "test.doc", "rev")
-	if err != nil || !bytes.Equal(got, doc(2)) || !forgot {
+	mu.Lock() // the handler set forgot
+	forgotten := forgot
+	mu.Unlock()
+	if err != nil || !bytes.Equal(got, doc(2)) || !forgotten {
 		t.Fatalf("fetch after the document was forgotten: %q, %v; want %q", got, err, doc(2))
 	}
 
