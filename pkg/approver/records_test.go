@@ -125,6 +125,7 @@ func records() map[string]any {
 		"run-request": &protocol.RunRequest{
 			Schema: protocol.SchemaVersion, ID: "noop-1", Kind: protocol.KindNoop, Host: "statler.example.com", Revision: recSHA,
 			Deadline: recTime, RequestedBy: "nooper", Time: recTime,
+			From: recPar, Approved: []protocol.ApprovedCommit{{SHA: recSHA, Groups: map[string]string{"g1": "sha256:0a1b"}}},
 		},
 		"run-result": &protocol.RunResult{
 			Schema: protocol.SchemaVersion, RunID: "noop-1", Kind: protocol.KindNoop, Host: "statler.example.com", Revision: recSHA,
@@ -132,7 +133,7 @@ func records() map[string]any {
 		},
 		"host-info": &protocol.HostInfo{
 			Schema: protocol.SchemaVersion, Host: "statler.example.com", Version: "v1.2.3", Started: recTime, Seen: recTime,
-			LastApplied: recPar, Busy: "noop-1",
+			LastApplied: recPar, AppliedAt: recTime, AppliedRun: "apply-1", Busy: "noop-1", PuppetDisabled: "maintenance (gonzo)",
 		},
 		"github-comment": &protocol.GitHubComment{
 			Schema: protocol.SchemaVersion, Repo: "muppets/puppet", Issue: 12, IssueBody: "<!-- balcony -->", CommentID: 57,

@@ -46,7 +46,7 @@ var Streams = map[Role][]string{
 	Agent:     {"RUNS", "KV_hosts"},
 	Committer: {"COMMITS", "GITHUB"},
 	Approver:  {"EVENTS", "GITHUB", "KV_approvals"},
-	Applier:   {"RUNS", "REPORTS", "KV_rollout"},
+	Applier:   {"RUNS", "REPORTS", "KV_rollout", "KV_hosts"},
 }
 
 // consumer is the API rights of a durable pull consumer named name on
@@ -104,6 +104,8 @@ func For(role Role, name, pub string) (Permissions, error) {
 			bus.EventPrefix + "run.*." + name,
 			"$KV.hosts." + name,
 			"$JS.API.DIRECT.GET.KV_hosts.$KV.hosts." + name,
+			// An apply runs only when the approver confirms its range.
+			"balcony.approver.status",
 			"$JS.API.CONSUMER.CREATE.RUNS." + cons + "." + runs,
 			"$JS.API.CONSUMER.MSG.NEXT.RUNS." + cons,
 			"$JS.API.CONSUMER.INFO.RUNS." + cons,
@@ -131,9 +133,10 @@ func For(role Role, name, pub string) (Permissions, error) {
 	case Applier:
 		p.Publish = append(append(append([]string{
 			bus.RunPrefix + "apply.*", bus.EventPrefix + "apply.>", bus.EventPrefix + "rejected.applier",
-			"balcony.approver.status",
+			"balcony.approver.status", "balcony.nooper.collection", "balcony.nooper.report",
 		}, consumer("REPORTS", "applier-reports", bus.ReportPrefix+"apply.>")...),
-			bucket("rollout")...), streamInfo(Applier)...)
+			// The last applied revisions live in the hosts' records.
+			append(bucket("rollout"), bucket("hosts")...)...), streamInfo(Applier)...)
 		p.Subscribe = append(service("balcony.applier.>"), inbox)
 		p.AllowResponses = true
 	case ChatBridge:

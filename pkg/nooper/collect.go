@@ -7,7 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/review"
@@ -109,10 +108,7 @@ func (n *Nooper) advance(ctx context.Context, c *Collection, now time.Time) (cha
 				continue
 			}
 		}
-		if need.Attempts > 0 && now.Before(need.Deadline) {
-			continue
-		}
-		if need.Attempts >= n.opts.MaxAttempts || now.After(c.Deadline) {
+		if !need.Due(now, n.opts.MaxAttempts) || now.After(c.Deadline) {
 			continue
 		}
 		if n.adopt(c, need, now) {
@@ -152,41 +148,8 @@ func (n *Nooper) adopt(c *Collection, need *Need, now time.Time) bool {
 }
 
 func (n *Nooper) request(ctx context.Context, c *Collection, need *Need, now time.Time) error {
-	subject, err := bus.RunSubject(protocol.KindNoop, need.Host)
-	if err != nil {
-		return err
-	}
-	attempt := need.Attempts + 1
-	id := fmt.Sprintf("noop:%s:%s:%d", need.Revision, need.Host, attempt)
-	if c.RunTag != "" {
-		id += ":" + c.RunTag
-	}
-	req := protocol.RunRequest{
-		Schema:      protocol.SchemaVersion,
-		ID:          id,
-		Kind:        protocol.KindNoop,
-		Host:        need.Host,
-		Revision:    need.Revision,
-		Deadline:    now.Add(n.opts.RunTimeout),
-		RequestedBy: "nooper",
-		Time:        now,
-	}
-	ack, err := n.conn.Publish(ctx, subject, req.ID, req)
-	if err != nil {
-		return fmt.Errorf("ask %s for a noop of %s: %w", need.Host, need.Revision, err)
-	}
-	if ack.Duplicate {
-		// The id was used within the duplicate window (by a nooper that
-		// died before saving it, say): the stored run stands, and if it
-		// is not answered the next attempt has a new id.
-		n.log.Debug().Str("run", req.ID).Msg("run already requested")
-	}
-	if attempt > 1 {
-		n.log.Info().Str("host", need.Host).Str("revision", need.Revision).Int("attempt", attempt).Msg("host did not answer in time; asking again")
-	}
-	need.RunID, need.Attempts, need.Deadline = req.ID, attempt, req.Deadline
-	need.Runs = append(need.Runs, req.ID)
-	return nil
+	_, err := n.asker.Ask(ctx, need, c.RunTag, now, nil)
+	return err
 }
 
 // extendBaselines adds, for each host whose noops of every commit in the
@@ -240,10 +203,7 @@ func (n *Nooper) complete(c *Collection, now time.Time) bool {
 		return true
 	}
 	for _, need := range c.Needs {
-		if need.Answered {
-			continue
-		}
-		if need.Attempts < n.opts.MaxAttempts || now.Before(need.Deadline) {
+		if !need.Answered && !need.Exhausted(now, n.opts.MaxAttempts) {
 			return false
 		}
 	}

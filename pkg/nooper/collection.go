@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/review"
+	"github.com/balcony-dev/balcony/pkg/runs"
 )
 
 // Collection states.
@@ -78,25 +78,9 @@ type Collection struct {
 	announcedID string
 }
 
-// Need is one report the collection waits for.
-type Need struct {
-	Host     string `msgpack:"host" json:"host"`
-	Revision string `msgpack:"revision" json:"revision"`
-	// RunID is the last run asked for it; empty when a stored report was
-	// reused.
-	RunID string `msgpack:"run_id" json:"run_id,omitempty"`
-	// Runs are every run asked for it, oldest first: a report answers the
-	// need only when it answers one of them (a late answer to an earlier
-	// attempt is as good as one to the last). Kept with the collection, so
-	// that a restarted nooper still knows what it asked.
-	Runs     []string  `msgpack:"runs" json:"runs,omitempty"`
-	Attempts int       `msgpack:"attempts" json:"attempts"`
-	Deadline time.Time `msgpack:"deadline" json:"deadline"`
-	Answered bool      `msgpack:"answered" json:"answered"`
-	// Failed is set when the answer is a failed run (a compile error):
-	// such a parent is no baseline, and an earlier commit is tried.
-	Failed bool `msgpack:"failed" json:"failed,omitempty"`
-}
+// Need is one report the collection waits for (the shared run
+// machinery's need: the host, the revision, every run asked for it).
+type Need = runs.Need
 
 // Parent is the commit's first parent, empty for a root commit.
 func (c *Collection) Parent() string {
@@ -142,12 +126,6 @@ func (c *Collection) need(host, rev string) *Need {
 		return &c.Needs[i]
 	}
 	return nil
-}
-
-// asked tells whether run id is one the nooper asked for the need. RunID
-// counts for records stored before Runs was kept.
-func (n *Need) asked(id string) bool {
-	return id != "" && (id == n.RunID || slices.Contains(n.Runs, id))
 }
 
 // reportKey is the key of a host's report of a revision in the reports

@@ -14,6 +14,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/runs"
 )
 
 // onCommitEvent starts a collection for each new commit on the branch's
@@ -305,12 +306,9 @@ func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 	if err := bus.Unmarshal(m.Data(), &r); err != nil {
 		return err
 	}
-	kind, host, err := bus.SplitKindHost(bus.ReportPrefix, m.Subject())
+	host, err := runs.CheckResult(protocol.KindNoop, m.Subject(), &r)
 	if err != nil {
-		return fmt.Errorf("%w: %v", bus.ErrMalformed, err)
-	}
-	if r.Host != host || r.Kind != kind || kind != protocol.KindNoop || !protocol.ValidSHA(r.Revision) || r.Report == nil && r.Outcome != protocol.OutcomeExpired {
-		return fmt.Errorf("%w: report %q for host %q revision %q on %s", bus.ErrMalformed, r.RunID, r.Host, r.Revision, m.Subject())
+		return err
 	}
 	n.mu.Lock()
 	asked := n.asked(r.RunID, host, r.Revision)
@@ -343,7 +341,7 @@ func (n *Nooper) asked(id, host, rev string) bool {
 		return true
 	}
 	for _, c := range n.active {
-		if need := c.need(host, rev); need != nil && need.asked(id) {
+		if need := c.need(host, rev); need != nil && need.Asked(id) {
 			return true
 		}
 	}

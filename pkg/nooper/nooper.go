@@ -18,6 +18,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/review"
+	"github.com/balcony-dev/balcony/pkg/runs"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
@@ -72,6 +73,8 @@ type Nooper struct {
 	store *store
 	log   zerolog.Logger
 	wake  chan struct{}
+	// asker publishes the noop runs (the machinery the applier shares).
+	asker runs.Asker
 
 	mu sync.Mutex
 	// active are the collections in progress, by commit sha.
@@ -137,9 +140,10 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nooper: %w", err)
 	}
+	log := o.Log.With().Str("component", "nooper").Logger()
 	return &Nooper{
-		opts: o, conn: conn, store: st,
-		log:          o.Log.With().Str("component", "nooper").Logger(),
+		opts: o, conn: conn, store: st, log: log,
+		asker:        runs.Asker{Conn: conn, Kind: protocol.KindNoop, RequestedBy: "nooper", Timeout: o.RunTimeout, Log: log},
 		wake:         make(chan struct{}, 1),
 		active:       map[string]*Collection{},
 		lastProgress: map[string]progressMark{},

@@ -84,6 +84,22 @@ type RunRequest struct {
 	// RequestedBy names the service that asked (nooper, applier).
 	RequestedBy string    `msgpack:"requested_by" json:"requested_by"`
 	Time        time.Time `msgpack:"time" json:"time"`
+	// From is, for an apply, the host's last applied revision: the run
+	// applies the commits after it up to Revision.
+	From string `msgpack:"from" json:"from,omitempty"`
+	// Approved is, for an apply, every commit after From up to Revision,
+	// oldest first, with the digests of its change groups as the applier
+	// saw them approved. The agent applies only when the approver still
+	// says so for each, with the same digests.
+	Approved []ApprovedCommit `msgpack:"approved" json:"approved,omitempty"`
+}
+
+// ApprovedCommit is one commit of an apply's range as it was approved.
+type ApprovedCommit struct {
+	SHA string `msgpack:"sha" json:"sha"`
+	// Groups maps each change group of the commit's noop to its digest
+	// (owners.GroupDigest), the content an approval binds to.
+	Groups map[string]string `msgpack:"groups" json:"groups"`
 }
 
 // Expired tells whether the run's deadline has passed at now.
@@ -101,6 +117,15 @@ const (
 	OutcomeFailed = "failed"
 	// OutcomeExpired: the run arrived after its deadline and was not run.
 	OutcomeExpired = "expired"
+	// OutcomeSkipped: an apply the host did not run because its own
+	// Puppet is disabled (puppet agent --disable) or running.
+	// Report.Errors says which.
+	OutcomeSkipped = "skipped"
+	// OutcomeRefused: an apply the agent refused: a commit of its range
+	// not approved (or approved for other content), or a range that is
+	// not the first-parent chain from the host's last applied revision.
+	// Report.Errors says why.
+	OutcomeRefused = "refused"
 )
 
 // RunResult is a host's answer to a RunRequest, published on
@@ -132,9 +157,20 @@ type HostInfo struct {
 	Started time.Time `msgpack:"started" json:"started"`
 	Seen    time.Time `msgpack:"seen" json:"seen"`
 	// LastApplied is the revision of the last successful apply, if known.
+	// It, AppliedAt and AppliedRun are written by the applier only (or
+	// `applier baseline`), and every writer of the record uses
+	// compare-and-set (UpdateHostInfo): a heartbeat never undoes them.
 	LastApplied string `msgpack:"last_applied" json:"last_applied,omitempty"`
+	// AppliedAt is when LastApplied was recorded; AppliedRun the apply
+	// run that brought it, empty for a baseline.
+	AppliedAt  time.Time `msgpack:"applied_at" json:"applied_at,omitzero"`
+	AppliedRun string    `msgpack:"applied_run" json:"applied_run,omitempty"`
 	// Busy is the run ID in progress, if any.
 	Busy string `msgpack:"busy" json:"busy,omitempty"`
+	// PuppetDisabled is the message of `puppet agent --disable` while
+	// the host's own Puppet is disabled ("disabled" when it gave none);
+	// the applier skips such a host.
+	PuppetDisabled string `msgpack:"puppet_disabled" json:"puppet_disabled,omitempty"`
 }
 
 // Event is a human-readable announcement on balcony.event.>, encoded as
