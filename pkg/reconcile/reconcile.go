@@ -106,6 +106,11 @@ func (r *Result) OK() bool {
 // A refresh ("Triggered 'refresh' from 1 event") is approved when the noop
 // logged the same callback as one it would have triggered.
 //
+// A change only a real run makes (an exec whose onlyif tests a file the
+// same run creates) is unapproved like any other: nobody reviewed it.
+// Resources known to differ between any two runs are excused by
+// Options.Ignored.
+//
 // Values Puppet redacts (Sensitive) read "[redacted]" in both runs and
 // carry no diff, so a hand edit of such a file between noop and apply is
 // not seen.
