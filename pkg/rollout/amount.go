@@ -46,6 +46,9 @@ func ParseAmount(s string) (Amount, error) {
 // IsSet says whether the amount was given.
 func (a Amount) IsSet() bool { return a.text != "" }
 
+// IsZero says whether the amount is unset (for omitempty and omitzero).
+func (a Amount) IsZero() bool { return a.text == "" }
+
 // IsPercent says whether the amount is a percentage.
 func (a Amount) IsPercent() bool { return strings.HasSuffix(a.text, "%") }
 

@@ -22,7 +22,7 @@ type Config struct {
 	// percentage of all planned hosts, rounded down); the rollout halts
 	// when failed hosts exceed it. Unset is no global budget (each set's
 	// max_failures still holds); "0" halts at the first failure anywhere.
-	FailureBudget Amount `yaml:"failure_budget,omitempty" json:"failure_budget,omitempty" msgpack:"failure_budget"`
+	FailureBudget Amount `yaml:"failure_budget,omitempty" json:"failure_budget,omitzero" msgpack:"failure_budget"`
 	// ApplySets are applied in order; a host belongs to the first set that
 	// names it.
 	ApplySets []SetConfig `yaml:"apply_sets" json:"apply_sets" msgpack:"apply_sets"`
@@ -49,14 +49,14 @@ type SetConfig struct {
 	// percentage of the set's hosts, rounded up, at least 1); the next
 	// batch starts when every host of the previous one has ended. Unset is
 	// the whole set in one batch. Cut to Config.Concurrency.
-	Batch Amount `yaml:"batch,omitempty" json:"batch,omitempty" msgpack:"batch"`
+	Batch Amount `yaml:"batch,omitempty" json:"batch,omitzero" msgpack:"batch"`
 	// MaxFailures is the failures the set allows (a count or a percentage
 	// of the set's hosts, rounded down); the rollout halts when the set's
 	// failed hosts exceed it. Unset is 0: the first failure halts.
-	MaxFailures Amount `yaml:"max_failures,omitempty" json:"max_failures,omitempty" msgpack:"max_failures"`
+	MaxFailures Amount `yaml:"max_failures,omitempty" json:"max_failures,omitzero" msgpack:"max_failures"`
 	// Then is the gate before the next set (see Gate); not allowed on the
 	// last set, which has no next set to hold.
-	Then Gate `yaml:"then,omitempty" json:"then,omitempty" msgpack:"then"`
+	Then Gate `yaml:"then,omitempty" json:"then,omitzero" msgpack:"then"`
 }
 
 // CanariesAuto, as a set's `canaries`, makes the set a canary cover: hosts

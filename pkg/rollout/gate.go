@@ -24,6 +24,9 @@ func SoakGate(d time.Duration) Gate { return Gate{"soak " + d.String()} }
 // IsSet says whether there is a gate.
 func (g Gate) IsSet() bool { return g.text != "" }
 
+// IsZero says whether there is no gate (for omitempty and omitzero).
+func (g Gate) IsZero() bool { return g.text == "" }
+
 // Promote says whether the gate waits for `applier promote`.
 func (g Gate) Promote() bool { return g.text == "promote" }
 

@@ -62,7 +62,7 @@ type Stage struct {
 	// Gate is what the rollout waits for once this stage has ended, before
 	// the next stage; none when no later stage has hosts (and none on an
 	// empty stage, which is skipped with its gate).
-	Gate Gate `json:"gate,omitempty" msgpack:"gate"`
+	Gate Gate `json:"gate,omitzero" msgpack:"gate"`
 	// Canaries says the set has canaries: auto.
 	Canaries bool `json:"canaries,omitempty" msgpack:"canaries"`
 	// Picks are the hosts the canary cover moved into this set, in the
