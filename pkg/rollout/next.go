@@ -282,7 +282,7 @@ const maxNamed = 5
 func (p *Progress) exceeded(plan *Plan) *Halt {
 	var reasons, all []string
 	var h Halt
-	for _, st := range plan.Stages {
+	for i, st := range plan.Stages {
 		failed := p.failed(st)
 		all = append(all, failed...)
 		if len(failed) <= st.Allowance {
@@ -292,7 +292,7 @@ func (p *Progress) exceeded(plan *Plan) *Halt {
 			h.Cause, h.Set = CauseSet, st.Set
 		}
 		h.Hosts = append(h.Hosts, failed...)
-		set := plan.Config.ApplySets[slices.IndexFunc(plan.Config.ApplySets, func(s SetConfig) bool { return s.Name == st.Set })]
+		set := plan.Config.ApplySets[i] // stage i is set i
 		reasons = append(reasons, fmt.Sprintf("set %s: %s failed, more than max_failures %s allows (%d of %s): %s",
 			st.Set, plural(len(failed), "host"), amountText(set.MaxFailures), st.Allowance, plural(len(st.Hosts()), "host"), p.named(failed)))
 	}

@@ -254,6 +254,7 @@ resume
 host a1     => pending
 next        => set canaries, batch 1/1: start c1 (1 done, 5 pending)
 go
+run c1      => run-c1-2   # its first run (skipped by the agent) had id run-c1-1: the agent would not run it again
 done c1
 next        => set all, batch 1/3: start a1 (2 done, 4 pending)   # no second promote
 notes       =>
@@ -267,6 +268,7 @@ next
 go
 start a        # its first run expired unapplied: asked again with a new id
 host a         => running
+run a          => run-a-2
 finish-run a run-a-1 done  => finish a run run-a-1 (current run "run-a-2"): result of a run that is not the host's current run
 finish-run a run-a-2 done
 finish-run a run-a-2 done  # the same result again changes nothing

@@ -26,6 +26,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 //	halt REASON...        Halt as "gonzo"
 //	resume                Resume
 //	host HOST             the host's "state: reason"
+//	run HOST              the host's current run id
 //	wait DURATION         the clock moves on (no want)
 //
 // Transitions give "ok" or their error's text; want may be a prefix of it
@@ -94,6 +95,8 @@ func runScript(t *testing.T, plan *rollout.Plan, script string) rollout.Progress
 			got = result(p.Halt(strings.Join(f[1:], " "), "gonzo", now))
 		case "resume":
 			got = result(p.Resume(plan, now))
+		case "run":
+			got = p.Host(arg(1)).RunID
 		case "host":
 			h := p.Host(arg(1))
 			got = string(h.State)
