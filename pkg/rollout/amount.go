@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Amount is a number of hosts written as a count ("3") or as a percentage
@@ -57,6 +59,19 @@ func (a Amount) String() string { return a.text }
 
 // MarshalText writes the amount as written.
 func (a Amount) MarshalText() ([]byte, error) { return []byte(a.text), nil }
+
+// EncodeMsgpack writes the text as a msgpack string (MarshalText alone
+// would make it binary, which readers in other languages show as bytes).
+func (a Amount) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.EncodeString(a.text) }
+
+// DecodeMsgpack reads what EncodeMsgpack wrote.
+func (a *Amount) DecodeMsgpack(dec *msgpack.Decoder) error {
+	s, err := dec.DecodeString()
+	if err != nil {
+		return err
+	}
+	return a.UnmarshalText([]byte(s))
+}
 
 // UnmarshalText keeps text as written, trimmed; it never fails (see Amount).
 func (a *Amount) UnmarshalText(text []byte) error {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Gate is what a set waits for, once all its hosts have ended, before the
@@ -44,6 +46,19 @@ func (g Gate) String() string { return g.text }
 
 // MarshalText writes the gate as written.
 func (g Gate) MarshalText() ([]byte, error) { return []byte(g.text), nil }
+
+// EncodeMsgpack writes the text as a msgpack string (MarshalText alone
+// would make it binary, which readers in other languages show as bytes).
+func (g Gate) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.EncodeString(g.text) }
+
+// DecodeMsgpack reads what EncodeMsgpack wrote.
+func (g *Gate) DecodeMsgpack(dec *msgpack.Decoder) error {
+	s, err := dec.DecodeString()
+	if err != nil {
+		return err
+	}
+	return g.UnmarshalText([]byte(s))
+}
 
 // UnmarshalText keeps text with its blanks collapsed; it never fails (see
 // Gate).

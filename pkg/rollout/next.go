@@ -187,7 +187,7 @@ func (p *Progress) Next(plan *Plan, now time.Time) Step {
 			if sp.Started.IsZero() {
 				sp.Started = now
 				note(NoteSetStarted, st.Set, "set_started/"+st.Set,
-					fmt.Sprintf("set %s started: %d hosts in %d batches of %d", st.Set, len(st.Hosts()), len(st.Batches), st.BatchSize))
+					fmt.Sprintf("set %s started: %s in %s of %d", st.Set, plural(len(st.Hosts()), "host"), plural(len(st.Batches), "batch"), st.BatchSize))
 			}
 			step.Batch, step.Batches = b+1, len(st.Batches)
 			room := len(st.Batches[b])
@@ -282,7 +282,7 @@ const maxNamed = 5
 func (p *Progress) exceeded(plan *Plan) *Halt {
 	var reasons, all []string
 	var h Halt
-	for _, st := range plan.Stages {
+	for i, st := range plan.Stages {
 		failed := p.failed(st)
 		all = append(all, failed...)
 		if len(failed) <= st.Allowance {
@@ -292,17 +292,17 @@ func (p *Progress) exceeded(plan *Plan) *Halt {
 			h.Cause, h.Set = CauseSet, st.Set
 		}
 		h.Hosts = append(h.Hosts, failed...)
-		set := plan.Config.ApplySets[slices.IndexFunc(plan.Config.ApplySets, func(s SetConfig) bool { return s.Name == st.Set })]
-		reasons = append(reasons, fmt.Sprintf("set %s: %s, more than max_failures %s allows (%d of %d hosts): %s",
-			st.Set, hostsFailed(len(failed)), amountText(set.MaxFailures), st.Allowance, len(st.Hosts()), p.named(failed)))
+		set := plan.Config.ApplySets[i] // stage i is set i
+		reasons = append(reasons, fmt.Sprintf("set %s: %s failed, more than max_failures %s allows (%d of %s): %s",
+			st.Set, plural(len(failed), "host"), amountText(set.MaxFailures), st.Allowance, plural(len(st.Hosts()), "host"), p.named(failed)))
 	}
 	if plan.Budget != NoBudget && len(all) > plan.Budget {
 		if h.Cause == "" {
 			h.Cause = CauseBudget
 		}
 		h.Hosts = all
-		reasons = append(reasons, fmt.Sprintf("failure budget: %s across all sets, more than %s allows (%d of %d hosts): %s",
-			hostsFailed(len(all)), plan.Config.FailureBudget, plan.Budget, plan.Hosts, p.named(all)))
+		reasons = append(reasons, fmt.Sprintf("failure budget: %s failed across all sets, more than %s allows (%d of %s): %s",
+			plural(len(all), "host"), plan.Config.FailureBudget, plan.Budget, plural(plan.Hosts, "host"), p.named(all)))
 	}
 	if len(reasons) == 0 {
 		return nil
@@ -340,13 +340,6 @@ func (p *Progress) named(hosts []string) string {
 		s += fmt.Sprintf(" and %d more", len(hosts)-maxNamed)
 	}
 	return s
-}
-
-func hostsFailed(n int) string {
-	if n == 1 {
-		return "1 host failed"
-	}
-	return fmt.Sprintf("%d hosts failed", n)
 }
 
 // amountText is an allowance as written, "0" when unset.

@@ -35,7 +35,8 @@ func (s HostState) ended() bool { return s == Done || s == Failed || s == Skippe
 // Progress is a rollout where nothing has happened yet. Not safe for
 // concurrent use.
 type Progress struct {
-	// Hosts are the hosts that left Pending, by name.
+	// Hosts are the hosts that have started or been skipped, by name (a
+	// skipped host a Resume retries is here again as Pending).
 	Hosts map[string]HostProgress `json:"hosts" msgpack:"hosts"`
 	// Sets are the stages' progress, by stage index in the plan.
 	Sets []SetProgress `json:"sets" msgpack:"sets"`
@@ -151,8 +152,11 @@ func (p *Progress) Host(host string) HostProgress {
 // Start records that the applier asked host to apply with run runID; call
 // it for each host of a StepStart, and persist, BEFORE sending the run, so
 // that after a crash the host is known to be running that run (and is not
-// asked with another id). A running host may be started again with a new
-// run id (a retry after its run expired unapplied). Errors: ErrComplete,
+// asked with another id). A run id must be new for every attempt (the
+// agent runs an id once): e.g. "<rollout>-<host>-<Attempts+1>"; Attempts
+// survives a Resume. Starting a running host with its current run id
+// changes nothing; with a new one it is a retry (after its run expired
+// unapplied). Errors: ErrComplete,
 // ErrHalted, ErrUnknownHost, ErrHostState (the host has ended).
 func (p *Progress) Start(plan *Plan, host, runID string, now time.Time) error {
 	if err := p.open(); err != nil {
@@ -168,6 +172,9 @@ func (p *Progress) Start(plan *Plan, host, runID string, now time.Time) error {
 	h := p.Host(host)
 	if h.State.ended() {
 		return fmt.Errorf("start %s: %w: %s", host, ErrHostState, h.State)
+	}
+	if h.State == Running && h.RunID == runID {
+		return nil // recorded already
 	}
 	h.State, h.RunID, h.Attempts, h.StartedAt = Running, runID, h.Attempts+1, now
 	p.Hosts[host] = h
@@ -280,7 +287,10 @@ func (p *Progress) Resume(plan *Plan, now time.Time) error {
 			h.Acknowledged = true
 			p.Hosts[host] = h
 		case Skipped:
-			delete(p.Hosts, host)
+			// Pending again, keeping its attempts and last run id, so the
+			// applier's next run id for it is a new one.
+			h.State, h.Reason, h.FinishedAt = Pending, "", time.Time{}
+			p.Hosts[host] = h
 		}
 	}
 	p.Halted = nil
