@@ -14,6 +14,10 @@ import (
 	"github.com/balcony-dev/balcony/pkg/owners"
 )
 
+// ErrNoRecord is wrapped by the Client when the approver has nothing on
+// the revision: no noop of it, or one not finished.
+var ErrNoRecord = errors.New("no approval state")
+
 // Client talks to a running approver over NATS: what the CLI, chat
 // bridges and tools use.
 type Client struct{ NC *nats.Conn }
@@ -95,6 +99,9 @@ func (c Client) call(ctx context.Context, subject string, req, reply any) error 
 		return fmt.Errorf("%s: %w", subject, err)
 	}
 	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		if code == "404" {
+			return fmt.Errorf("approver: %w: %s", ErrNoRecord, msg.Header.Get(micro.ErrorHeader))
+		}
 		return fmt.Errorf("approver: %s", msg.Header.Get(micro.ErrorHeader))
 	}
 	return json.Unmarshal(msg.Data, reply)

@@ -149,7 +149,8 @@ func For(role Role, name, pub string) (Permissions, error) {
 			return p, fmt.Errorf("login %q: want lower-case letters, digits, '-' or '_'", name)
 		}
 		p.Publish = []string{"balcony.nooper.show", "balcony.nooper.renoop", "balcony.approver.status",
-			"balcony.approver.approve." + name, "balcony.approver.revoke." + name}
+			"balcony.approver.approve." + name, "balcony.approver.revoke." + name,
+			"balcony.applier.status", "balcony.applier.plan", "balcony.applier.*." + name}
 		p.Subscribe = []string{bus.EventPrefix + ">", inbox}
 	default:
 		return p, fmt.Errorf("unknown role %q", role)
