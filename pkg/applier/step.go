@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nats-io/nuid"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/hostinfo"
