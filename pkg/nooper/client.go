@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/review"
 )
 
@@ -47,6 +48,27 @@ func (c Client) Collection(ctx context.Context, rev string) (*Collection, error)
 		return nil, fmt.Errorf("noop of %s from the nooper: %w", rev, err)
 	}
 	return &col, nil
+}
+
+// Report returns host's noop of rev (a full sha) as the nooper keeps it:
+// the normalized report of the last noop of rev the host answered, with
+// when it finished (FinishedAt, the host's clock). None wraps ErrNoReport.
+// The nooper keeps one report per revision and host: once the host's
+// apply is recorded, a re-noop replaces it with the host's noop after
+// the apply (FinishedAt later than the apply).
+func (c Client) Report(ctx context.Context, rev, host string) (*protocol.RunResult, error) {
+	data, err := c.fetch(ctx, ReportSubject, rev+" "+host)
+	if err != nil {
+		return nil, err
+	}
+	var r protocol.RunResult
+	if err := bus.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("noop of %s on %s from the nooper: %w", rev, host, err)
+	}
+	if r.Revision != rev || r.Host != host {
+		return nil, fmt.Errorf("the nooper answered the noop of %s on %s with that of %s on %s", rev, host, r.Revision, r.Host)
+	}
+	return &r, nil
 }
 
 // Renoop noops rev again on every host and returns its full sha.
@@ -172,6 +194,9 @@ func (c Client) request(ctx context.Context, subject, rev string, offset int, di
 	case "":
 		return msg, nil
 	case "404":
+		if subject == ReportSubject {
+			return nil, fmt.Errorf("%w: %s", ErrNoReport, rev)
+		}
 		return nil, fmt.Errorf("%w: %s", ErrUnknownCommit, rev)
 	default:
 		return nil, fmt.Errorf("nooper: %s", msg.Header.Get(micro.ErrorHeader))
