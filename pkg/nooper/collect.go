@@ -20,6 +20,7 @@ func (n *Nooper) step(ctx context.Context) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.opts.Now().UTC()
+	n.renoopApplied(ctx, now)
 	for _, c := range n.ordered() {
 		if ctx.Err() != nil {
 			return
