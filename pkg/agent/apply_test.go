@@ -23,6 +23,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/gitrepo/gittest"
 	"github.com/balcony-dev/balcony/pkg/hostinfo"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/puppet"
 )
 
 const applyHost = "fozzie.example.com"
@@ -59,6 +60,12 @@ func (f *fakeApprovals) Approval(_ context.Context, sha string) (*agent.Approval
 		return &c, nil
 	}
 	return nil, fmt.Errorf("approver: no noop of commit %s", sha)
+}
+
+func (f *fakeApprovals) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.asked
 }
 
 func (f *fakeApprovals) set(sha string, a *agent.Approval) {
@@ -447,5 +454,51 @@ func TestHeartbeatKeepsAppliedRevision(t *testing.T) {
 	})
 	if info.LastApplied != r.c1 || info.AppliedRun != "apply-7" {
 		t.Errorf("later heartbeats dropped the applied revision: %+v", info)
+	}
+}
+
+// TestApplyRunsRealPuppet: a verified apply runs real Puppet without
+// noop, changes the file under the simulated root, and is reported as a
+// noop is (the content the file was given included).
+func TestApplyRunsRealPuppet(t *testing.T) {
+	requireRealPuppet(t)
+	r := newApplyRig(t)
+	root := filepath.Join(t.TempDir(), "root")
+	motd := filepath.Join(root, "etc", "motd")
+	writeHostFile(t, motd, "hello\n") // the state c0 left
+	runner, err := puppet.NewRunner(puppet.Options{
+		Certname: applyHost, Env: []string{"FACTER_balcony_root=" + root},
+		Timeout: 2 * time.Minute, ScratchDir: t.TempDir(), LockFile: r.runLock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.start(t, &agent.PuppetExecutor{
+		Host: applyHost, Checkouts: gitrepo.NewCheckoutCache(r.mirror, filepath.Join(t.TempDir(), "checkouts"), 2),
+		Puppet: runner, Fetch: r.mirror.Fetch, Root: root,
+	})
+	r.baseline(t, r.c0)
+	r.approve(r.c1, map[string]string{"g1": "d1"})
+
+	res := r.apply(t, "apply-1", r.c0, r.c1)
+	if res.Outcome != protocol.OutcomeDone || res.Report.Failed {
+		t.Fatalf("outcome %s, failed %v, errors %q", res.Outcome, res.Report.Failed, res.Report.Errors)
+	}
+	if data, err := os.ReadFile(motd); err != nil || string(data) != "hello, applied\n" {
+		t.Errorf("motd after the apply: %q, %v; want c1's content", data, err)
+	}
+	rep := res.Report
+	if rep.Noop || len(rep.Resources) != 1 {
+		t.Fatalf("report noop=%v with resources %+v; want a real run changing the motd", rep.Noop, rep.Resources)
+	}
+	rs := rep.Resources[0]
+	if rs.ID != "File[/etc/motd]" || len(rs.Events) != 1 || rs.Events[0].Property != "content" || rs.Events[0].Status != "success" {
+		t.Errorf("resource %s with events %+v; want File[/etc/motd] with one successful content change", rs.ID, rs.Events)
+	}
+	if !strings.Contains(rs.Diff, "+hello, applied") {
+		t.Errorf("diff %q does not show the new content", rs.Diff)
+	}
+	if n := r.approvals.count(); n != 1 {
+		t.Errorf("the approver was asked %d times, want once for the one commit", n)
 	}
 }
