@@ -281,12 +281,20 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 	}
 }
 
+// heartbeatTimeout bounds one heartbeat's read and write.
+const heartbeatTimeout = 30 * time.Second
+
 // beat writes the host record; busy is the run in progress. It writes with
 // compare-and-set (hostinfo.Update) and changes only the agent's own
 // fields: the applier's (LastApplied, AppliedAt, AppliedRun) stay as
 // stored, even when the applier writes between this read and this write.
 func (a *Agent) beat(ctx context.Context, busy string) {
 	disabled, known := a.puppetDisabled()
+	// Longer than JetStream's default of 5s per request: on a busy server
+	// (a fleet starting at once) a slow write is better than none, which
+	// would leave the host unregistered until the next heartbeat.
+	ctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+	defer cancel()
 	_, err := hostinfo.Update(ctx, a.hosts, a.opts.Host, func(info *protocol.HostInfo, _ bool) error {
 		info.Version = a.opts.Version
 		info.Started = a.started
@@ -300,7 +308,7 @@ func (a *Agent) beat(ctx context.Context, busy string) {
 		}
 		return nil
 	})
-	if err != nil && ctx.Err() == nil {
+	if err != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
 		a.log.Warn().Err(err).Msg("heartbeat")
 	}
 }
