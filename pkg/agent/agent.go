@@ -84,12 +84,15 @@ type Options struct {
 
 // Agent is the per-host daemon. Create it with New and start it with Run.
 type Agent struct {
-	opts    Options
-	conn    *bus.Conn
-	hosts   jetstream.KeyValue
-	cursor  *cursorFile
-	wake    chan struct{}
-	fetch   chan struct{}
+	opts   Options
+	conn   *bus.Conn
+	hosts  jetstream.KeyValue
+	cursor *cursorFile
+	wake   chan struct{}
+	fetch  chan struct{}
+	// beatNow asks the heartbeat loop for a write now (a run started or
+	// ended).
+	beatNow chan struct{}
 	log     zerolog.Logger
 	started time.Time
 
@@ -196,13 +199,14 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent: hosts bucket: %w", err)
 	}
 	return &Agent{
-		opts:   o,
-		conn:   conn,
-		hosts:  hosts,
-		cursor: cursor,
-		wake:   make(chan struct{}, 1),
-		fetch:  make(chan struct{}, 1),
-		log:    o.Log.With().Str("component", "agent").Str("host", o.Host).Logger(),
+		opts:    o,
+		conn:    conn,
+		hosts:   hosts,
+		cursor:  cursor,
+		wake:    make(chan struct{}, 1),
+		fetch:   make(chan struct{}, 1),
+		beatNow: make(chan struct{}, 1),
+		log:     o.Log.With().Str("component", "agent").Str("host", o.Host).Logger(),
 	}, nil
 }
 
@@ -228,11 +232,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("subscribe commits: %w", err)
 		}
 		defer csub.Unsubscribe() //nolint:errcheck // best effort at shutdown
-		go a.prefetchLoop(ctx)
+		var prefetch sync.WaitGroup
+		defer prefetch.Wait()
+		prefetch.Go(func() { a.prefetchLoop(ctx) })
 	}
 	a.conn.OnReconnect(func() { signal(a.wake) })
+	// Registered before it says it started: the nooper asks the hosts
+	// the bucket lists.
 	a.beat(ctx, "")
-	go a.heartbeatLoop(ctx)
+	var loops sync.WaitGroup
+	defer loops.Wait()
+	loops.Go(func() { a.heartbeatLoop(ctx) })
 	a.log.Info().Str("subject", subject).Uint64("cursor", a.cursor.Seq()).Msg("agent started")
 	a.logRepairs()
 
@@ -268,6 +278,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// heartbeatLoop refreshes the host record every Heartbeat, and at once
+// when a run starts or ends (beatNow): a run never waits for the record's
+// write, which a busy server may make slow.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(a.opts.Heartbeat)
 	defer t.Stop()
@@ -276,8 +289,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.beat(ctx, a.busyRun())
+		case <-a.beatNow:
 		}
+		a.beat(ctx, a.busyRun())
 	}
 }
 

@@ -169,7 +169,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 // how it went. It is false when ctx was cancelled during the run.
 func (a *Agent) runPuppet(ctx context.Context, req protocol.RunRequest, log zerolog.Logger) (*protocol.RunResult, bool) {
 	a.setBusy(req.ID)
-	a.beat(ctx, req.ID)
+	signal(a.beatNow)
 	log.Info().Msg("run started")
 	res := a.execute(ctx, req)
 	a.setBusy("")
@@ -178,7 +178,7 @@ func (a *Agent) runPuppet(ctx context.Context, req protocol.RunRequest, log zero
 		log.Info().Msg("run interrupted by shutdown; it runs again at the next start")
 		return nil, false
 	}
-	a.beat(ctx, "")
+	signal(a.beatNow)
 	ev := log.Info().Str("outcome", res.Outcome).Float64("took_seconds", res.FinishedAt.Sub(res.StartedAt).Seconds()).Float64("puppet_seconds", res.PuppetSeconds)
 	if res.Report != nil {
 		ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)
