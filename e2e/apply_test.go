@@ -81,7 +81,20 @@ func newApplyRig(t *testing.T) *applyRig {
 		t.Fatal(err)
 	}
 	r.hosts = kv
+	r.waitApplier(t)
 	return r
+}
+
+// waitApplier waits for the applier to answer on its service: it mirrors
+// the repository first.
+func (r *applyRig) waitApplier(t *testing.T) {
+	t.Helper()
+	eventually(t, time.Minute, "the applier's service", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := r.cli.Status(ctx)
+		return err == nil
+	})
 }
 
 // cli runs `applier args…` against the fleet's bus and returns its output.
