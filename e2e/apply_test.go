@@ -278,12 +278,21 @@ func TestApplyRollout(t *testing.T) {
 	f.waitReady(t, motd)
 	f.waitReady(t, seat)
 
-	applyApproved(t, r, motd, seat)
-	refuseUnapproved(t, r, motd, seat)
-	seat = noopAfterApply(t, r, motd, seat)
-	skipLockedAndDisabled(t, r, seat)
-	reconcileHandChange(t, r, seat)
-	failingCanary(t, r)
+	began := time.Now()
+	for _, step := range []struct {
+		name string
+		run  func()
+	}{
+		{"apply an approved commit, canary first, the applier killed mid-set", func() { applyApproved(t, r, motd, seat) }},
+		{"refuse an unapproved commit", func() { refuseUnapproved(t, r, motd, seat) }},
+		{"noop the next commit against the applied state", func() { noopAfterApply(t, r, seat) }},
+		{"skip a locked host and one with Puppet disabled", func() { skipLockedAndDisabled(t, r, seat) }},
+		{"halt on a change nobody reviewed", func() { reconcileHandChange(t, r) }},
+		{"halt on a failing canary", func() { failingCanary(t, r) }},
+	} {
+		step.run()
+		t.Logf("%s: done at %s", step.name, time.Since(began).Round(time.Second))
+	}
 }
 
 // applyApproved: motd is applied on the canary, waits at the promote gate,
@@ -446,9 +455,8 @@ func refuseUnapproved(t *testing.T, r *applyRig, motd, seat string) {
 
 // noopAfterApply: seat was nooped before motd was applied; the nooper
 // noops it again on each host whose last applied revision moved, against
-// the applied state, and its delta is still only the seat. It returns
-// seat.
-func noopAfterApply(t *testing.T, r *applyRig, motd, seat string) string {
+// the applied state, and its delta is still only the seat.
+func noopAfterApply(t *testing.T, r *applyRig, seat string) {
 	f := r.f
 	noops := nooper.Client{NC: f.conn.NC}
 	for _, h := range muppets {
@@ -475,7 +483,6 @@ func noopAfterApply(t *testing.T, r *applyRig, motd, seat string) string {
 	if len(g.Hosts) != 1 || g.Hosts[0] != "statler.example.com" {
 		t.Errorf("the seat's group after the re-noop: hosts %v", g.Hosts)
 	}
-	return seat
 }
 
 // skipLockedAndDisabled: with waldorf locked and Puppet disabled on
@@ -536,7 +543,7 @@ func skipLockedAndDisabled(t *testing.T, r *applyRig, seat string) {
 // reconcileHandChange: after the noop of a commit that changes every
 // motd, someone edits waldorf's /etc/issue by hand; waldorf's apply puts
 // it back, a change nobody reviewed, and the rollout halts naming it.
-func reconcileHandChange(t *testing.T, r *applyRig, seat string) {
+func reconcileHandChange(t *testing.T, r *applyRig) {
 	f := r.f
 	show := r.commit(t, "motd: the show must go on", func(work string) {
 		replaceIn(t, work, "modules/base/manifests/init.pp", "where the show goes on.", "where the show must go on.")
