@@ -73,6 +73,7 @@ func (r *Rollout) Over() bool {
 
 // Lock is a host an operator locked: no rollout applies it.
 type Lock struct {
+	Schema int       `msgpack:"schema" json:"-"`
 	Host   string    `msgpack:"host" json:"host"`
 	Reason string    `msgpack:"reason" json:"reason"`
 	By     string    `msgpack:"by" json:"by"`
@@ -153,6 +154,7 @@ func (s *store) lock(ctx context.Context, host string) (*Lock, error) {
 }
 
 func (s *store) setLock(ctx context.Context, l Lock) error {
+	l.Schema = protocol.SchemaVersion
 	data, err := bus.Marshal(l)
 	if err != nil {
 		return err

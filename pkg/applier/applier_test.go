@@ -1,0 +1,180 @@
+package applier_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/balcony-dev/balcony/pkg/applier"
+	"github.com/balcony-dev/balcony/pkg/bus/bustest"
+	"github.com/balcony-dev/balcony/pkg/hostinfo"
+	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/rollout"
+)
+
+// The newest approved commit is applied on the canary, waits for a
+// promote, then on the rest; each host's last applied revision is
+// recorded; an unapproved commit after it is not applied.
+func TestCanaryPromoteAll(t *testing.T) {
+	conn := bustest.Start(t)
+	f := newFleet(t, conn)
+	startApplier(t, conn, canaryThenAll(t), revB)
+
+	st := waitStep(t, conn, rollout.StepPromote)
+	if st.Rollout.Target.SHA != revB {
+		t.Fatalf("target %s, want the approved %s (the next commit is not approved)", st.Rollout.Target.SHA, revB)
+	}
+	if got := states(st); len(got) != 1 || got["fozzie.example.com"] != "done" {
+		t.Fatalf("at the gate, hosts: %v; want only the canary, done", got)
+	}
+	if got := lastApplied(t, conn, "statler.example.com"); got != revA {
+		t.Fatalf("statler applied %s before the promote", got)
+	}
+	if _, err := (applier.Client{NC: conn.NC}).Do(context.Background(), "promote", "gonzo", applier.VerbRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	st = waitStep(t, conn, rollout.StepComplete)
+	for _, h := range hostNames {
+		if got := lastApplied(t, conn, h); got != revB {
+			t.Errorf("%s: last applied %s, want %s", h, got, revB)
+		}
+		if s := st.Rollout.Progress.Host(h); s.State != rollout.Done {
+			t.Errorf("%s: %s %s", h, s.State, s.Reason)
+		}
+	}
+	for id, n := range f.runs() {
+		if n != 1 || !strings.HasPrefix(id, "apply:"+revB) {
+			t.Errorf("run %s asked %d times", id, n)
+		}
+	}
+	if len(f.runs()) != len(hostNames) {
+		t.Errorf("runs asked: %v, want one per host", f.runs())
+	}
+}
+
+// An applier stopped while the canary applies, and another started in its
+// place, waits for the same run: the host is asked once.
+func TestRestartAsksNoHostTwice(t *testing.T) {
+	conn := bustest.Start(t)
+	f := newFleet(t, conn)
+	f.hold["fozzie.example.com"] = true
+	stop := startApplier(t, conn, canaryThenAll(t), revB)
+	bustest.Eventually(t, time.Minute, "the canary's run", func() bool { return len(f.runs()) == 1 })
+	stop()
+	startApplier(t, conn, canaryThenAll(t), revB)
+	// The new applier is up when it answers; it has read the rollout.
+	waitStep(t, conn, rollout.StepWait)
+	f.release()
+	waitStep(t, conn, rollout.StepPromote)
+	if _, err := (applier.Client{NC: conn.NC}).Do(context.Background(), "promote", "gonzo", applier.VerbRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitStep(t, conn, rollout.StepComplete)
+	for id, n := range f.runs() {
+		if n != 1 {
+			t.Errorf("run %s asked %d times", id, n)
+		}
+	}
+	if len(f.runs()) != len(hostNames) {
+		t.Errorf("runs asked: %v, want one per host", f.runs())
+	}
+}
+
+// A canary whose apply makes a change its noop did not show fails, and
+// the rollout halts naming the resource, before any other host applies.
+func TestUnreviewedChangeHalts(t *testing.T) {
+	conn := bustest.Start(t)
+	f := newFleet(t, conn)
+	f.answer = func(req protocol.RunRequest) *protocol.RunResult {
+		rep := motd("success")
+		rep.Resources[0].Events[0].Previous = "{md5}edited-by-hand"
+		return applied(req, rep)
+	}
+	startApplier(t, conn, canaryThenAll(t), revB)
+	st := waitStep(t, conn, rollout.StepHalted)
+	if st.Step.Halt == nil || !strings.Contains(st.Step.Halt.Reason, "File[/etc/motd]") {
+		t.Fatalf("halt: %+v; want the reason to name File[/etc/motd]", st.Step.Halt)
+	}
+	if len(f.runs()) != 1 {
+		t.Fatalf("runs asked: %v; want the canary's only", f.runs())
+	}
+	// The host is at the target whatever reconciliation says.
+	if got := lastApplied(t, conn, "fozzie.example.com"); got != revB {
+		t.Errorf("fozzie's last applied %s, want %s", got, revB)
+	}
+	if !strings.Contains(applier.StatusText(st), "halted: ") {
+		t.Errorf("status text does not say it halted:\n%s", applier.StatusText(st))
+	}
+}
+
+// A failed apply on the canary halts the rollout.
+func TestFailedCanaryHalts(t *testing.T) {
+	conn := bustest.Start(t)
+	f := newFleet(t, conn)
+	f.answer = func(req protocol.RunRequest) *protocol.RunResult {
+		rep := motd("failure")
+		rep.Resources[0].Failed, rep.Failed = true, true
+		return applied(req, rep)
+	}
+	startApplier(t, conn, canaryThenAll(t), revB)
+	st := waitStep(t, conn, rollout.StepHalted)
+	if !strings.Contains(st.Step.Halt.Reason, "fozzie.example.com") {
+		t.Errorf("halt reason %q does not name the canary", st.Step.Halt.Reason)
+	}
+	if len(f.runs()) != 1 {
+		t.Fatalf("runs asked: %v; want the canary's only", f.runs())
+	}
+	// A failed run is not an applied revision.
+	if got := lastApplied(t, conn, "fozzie.example.com"); got != revA {
+		t.Errorf("fozzie's last applied %s, want still %s", got, revA)
+	}
+}
+
+// A locked host and a host whose Puppet is disabled are skipped, each
+// with its reason; the others apply.
+func TestLockedAndDisabledHostsSkipped(t *testing.T) {
+	conn := bustest.Start(t)
+	f := newFleet(t, conn)
+	ctx := context.Background()
+	kv, err := conn.JS.KeyValue(ctx, hostinfo.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hostinfo.Update(ctx, kv, "waldorf.example.com", func(info *protocol.HostInfo, _ bool) error {
+		info.PuppetDisabled = "kernel upgrade"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rollout.ParseConfig([]byte("apply_sets:\n  - name: all\n    hosts: ['*']\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Locked before the rollout starts: nothing is approved yet.
+	stop := startApplier(t, conn, applier.Config{Config: cfg})
+	c := applier.Client{NC: conn.NC}
+	if _, err := c.Do(ctx, "lock", "gonzo", applier.VerbRequest{Host: "statler.example.com", Reason: "database migration"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, conn); st.Rollout != nil || len(st.Locks) != 1 {
+		t.Fatalf("before any approval: rollout %v, locks %v", st.Rollout, st.Locks)
+	}
+	plan, err := c.Plan(ctx)
+	if err != nil || plan.Blocked == "" || !strings.Contains(plan.Text, "not approved") {
+		t.Fatalf("plan with nothing approved: %+v, %v", plan, err)
+	}
+	stop()
+	startApplier(t, conn, applier.Config{Config: cfg}, revB)
+	st := waitStep(t, conn, rollout.StepComplete)
+	got := states(st)
+	if got["fozzie.example.com"] != "done" ||
+		!strings.HasPrefix(got["statler.example.com"], "skipped: locked by gonzo: database migration") ||
+		!strings.HasPrefix(got["waldorf.example.com"], "skipped: puppet is disabled on the host: kernel upgrade") {
+		t.Errorf("hosts: %v", got)
+	}
+	if len(f.runs()) != 1 {
+		t.Errorf("runs asked: %v, want fozzie's only", f.runs())
+	}
+}
+
