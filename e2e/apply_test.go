@@ -254,10 +254,11 @@ func (r *applyRig) readFile(t *testing.T, host, rel string) string {
 // left): an approved commit applied on the canary, a promote, then on the
 // rest with the applier killed mid-set; an unapproved commit never applied
 // and refused by an agent asked directly; the next commit's noop against
-// the applied state; a locked host and one with Puppet disabled skipped; a
-// host changed by hand after its noop halting the rollout by
-// reconciliation; a failing canary halting it with nothing applied
-// elsewhere.
+// the applied state; a locked host and one with Puppet disabled skipped,
+// and a host changed by hand after its noop halting that rollout by
+// reconciliation (one rollout for the three: each rollout costs a commit's
+// noops and applies); a failing canary halting the next with nothing
+// applied elsewhere.
 func TestApplyRollout(t *testing.T) {
 	r := newApplyRig(t)
 	f := r.f
@@ -286,8 +287,7 @@ func TestApplyRollout(t *testing.T) {
 		{"apply an approved commit, canary first, the applier killed mid-set", func() { applyApproved(t, r, motd, seat) }},
 		{"refuse an unapproved commit", func() { refuseUnapproved(t, r, motd, seat) }},
 		{"noop the next commit against the applied state", func() { noopAfterApply(t, r, seat) }},
-		{"skip a locked host and one with Puppet disabled", func() { skipLockedAndDisabled(t, r, seat) }},
-		{"halt on a change nobody reviewed", func() { reconcileHandChange(t, r) }},
+		{"skip a locked host and one with Puppet disabled; halt on a change nobody reviewed", func() { skipAndReconcile(t, r, motd, seat) }},
 		{"halt on a failing canary", func() { failingCanary(t, r) }},
 	} {
 		step.run()
@@ -485,12 +485,14 @@ func noopAfterApply(t *testing.T, r *applyRig, seat string) {
 	}
 }
 
-// skipLockedAndDisabled: with waldorf locked and Puppet disabled on
-// fozzie, the rollout of seat skips both and says why; statler gets its
-// seat.
-func skipLockedAndDisabled(t *testing.T, r *applyRig, seat string) {
+// skipAndReconcile: with Puppet disabled on fozzie and statler locked,
+// the rollout of seat skips both and says why; waldorf's /etc/issue,
+// edited by hand after its noop, is put back by its apply, a change nobody
+// reviewed, and the rollout halts naming it. The rollout is then
+// cancelled, the lock and Puppet's disable lifted.
+func skipAndReconcile(t *testing.T, r *applyRig, motd, seat string) {
 	f := r.f
-	canary, locked := "fozzie.example.com", "waldorf.example.com"
+	canary, locked, hand := "fozzie.example.com", "statler.example.com", "waldorf.example.com"
 	out := r.cliRun(t, "lock", locked, "--reason", "dress rehearsal", "--as", "ops")
 	if !strings.Contains(out, "locked") {
 		t.Fatalf("lock: %s", out)
@@ -502,6 +504,9 @@ func skipLockedAndDisabled(t *testing.T, r *applyRig, seat string) {
 	eventually(t, 30*time.Second, "fozzie's record to say Puppet is disabled", func() bool {
 		return r.hostInfo(t, canary).PuppetDisabled == "the curtain is down"
 	})
+	if err := os.WriteFile(filepath.Join(f.root(hand), "etc", "issue"), []byte("Muppet Theater, under repair\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	r.approve(t, seat)
 	st := r.waitStep(t, seat, rollout.StepPromote)
@@ -512,51 +517,14 @@ func skipLockedAndDisabled(t *testing.T, r *applyRig, seat string) {
 		t.Errorf("the skipped canary's event: %s", ev.Text)
 	}
 	r.cliRun(t, "promote", "--as", "ops")
-	st = r.waitStep(t, seat, rollout.StepComplete)
+
+	st = r.waitStep(t, seat, rollout.StepHalted)
 	if h := st.Rollout.Progress.Host(locked); h.State != rollout.Skipped || !strings.Contains(h.Reason, "dress rehearsal") || !strings.Contains(h.Reason, "ops") {
 		t.Errorf("the locked host: %+v", h)
 	}
 	if ev := r.waitEvent(t, "apply.host.skipped", locked, seat); !strings.Contains(ev.Text, "dress rehearsal") {
 		t.Errorf("the locked host's event: %s", ev.Text)
 	}
-	if h := st.Rollout.Progress.Host("statler.example.com"); h.State != rollout.Done {
-		t.Errorf("statler: %+v", h)
-	}
-	if got := r.readFile(t, "statler.example.com", "etc/balcony/seat"); got != "left box\n" {
-		t.Errorf("statler's seat after the rollout: %q", got)
-	}
-	for _, h := range []string{canary, locked} {
-		if info := r.hostInfo(t, h); info.LastApplied == seat {
-			t.Errorf("the skipped %s recorded as at %s", h, protocol.Short(seat))
-		}
-	}
-
-	r.cliRun(t, "unlock", locked, "--as", "ops")
-	if err := os.Remove(lockFile); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "fozzie's record to say Puppet is enabled", func() bool {
-		return r.hostInfo(t, canary).PuppetDisabled == ""
-	})
-}
-
-// reconcileHandChange: after the noop of a commit that changes every
-// motd, someone edits waldorf's /etc/issue by hand; waldorf's apply puts
-// it back, a change nobody reviewed, and the rollout halts naming it.
-func reconcileHandChange(t *testing.T, r *applyRig) {
-	f := r.f
-	show := r.commit(t, "motd: the show must go on", func(work string) {
-		replaceIn(t, work, "modules/base/manifests/init.pp", "where the show goes on.", "where the show must go on.")
-	})
-	f.waitReady(t, show)
-	hand := "waldorf.example.com"
-	if err := os.WriteFile(filepath.Join(f.root(hand), "etc", "issue"), []byte("Muppet Theater, under repair\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r.approve(t, show)
-	r.waitStep(t, show, rollout.StepPromote)
-	r.cliRun(t, "promote", "--as", "ops")
-	st := r.waitStep(t, show, rollout.StepHalted)
 	h := st.Rollout.Progress.Host(hand)
 	if h.State != rollout.Failed || !strings.Contains(h.Reason, "etc/issue") {
 		t.Errorf("%s after its apply reverted a hand change: %+v", hand, h)
@@ -564,25 +532,35 @@ func reconcileHandChange(t *testing.T, r *applyRig) {
 	if halt := st.Step.Halt; halt == nil || !strings.Contains(halt.Reason, hand) || !strings.Contains(halt.Reason, "etc/issue") {
 		t.Errorf("the halt does not name %s and its /etc/issue: %+v", hand, halt)
 	}
-	if ev := r.waitEvent(t, "apply.halted", "", show); !strings.Contains(ev.Text, hand) {
+	if ev := r.waitEvent(t, "apply.halted", "", seat); !strings.Contains(ev.Text, hand) {
 		t.Errorf("the halt's event: %s", ev.Text)
 	}
-	for _, h := range []string{"fozzie.example.com", "statler.example.com"} {
-		if hp := st.Rollout.Progress.Host(h); hp.State != rollout.Done {
-			t.Errorf("%s: %+v", h, hp)
-		}
-		if got := r.readFile(t, h, motdFile); !strings.Contains(got, "the show must go on") {
-			t.Errorf("%s's motd: %q", h, got)
+	if ev := r.waitEvent(t, "apply.host.failed", hand, seat); !strings.Contains(ev.Text, "etc/issue") {
+		t.Errorf("the failed host's event: %s", ev.Text)
+	}
+	if got := r.readFile(t, locked, "etc/balcony/seat"); got != "" {
+		t.Errorf("the locked statler got its seat: %q", got)
+	}
+	for _, h := range []string{canary, locked} {
+		if info := r.hostInfo(t, h); info.LastApplied != motd {
+			t.Errorf("the skipped %s's last applied revision: %s, want %s", h, protocol.Short(info.LastApplied), protocol.Short(motd))
 		}
 	}
-	// Fozzie skipped seat: its apply of show covered both commits.
-	if info := r.hostInfo(t, "fozzie.example.com"); info.LastApplied != show {
-		t.Errorf("fozzie's last applied revision: %s, want %s", info.LastApplied, show)
+	if out := r.cliRun(t, "status"); !strings.Contains(out, "halted") || !strings.Contains(out, "dress rehearsal") {
+		t.Errorf("applier status of the halted rollout lacks the halt or the lock:\n%s", out)
 	}
-	out := r.cliRun(t, "cancel", "--as", "ops")
+
+	out = r.cliRun(t, "cancel", "--as", "ops")
 	if !strings.Contains(out, "cancelled") {
 		t.Fatalf("cancel: %s", out)
 	}
+	r.cliRun(t, "unlock", locked, "--as", "ops")
+	if err := os.Remove(lockFile); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "fozzie's record to say Puppet is enabled", func() bool {
+		return r.hostInfo(t, canary).PuppetDisabled == ""
+	})
 }
 
 // failingCanary: a commit whose apply fails on the canary (an exec that
@@ -596,7 +574,7 @@ func failingCanary(t *testing.T, r *applyRig) {
 		before[h], motds[h] = r.hostInfo(t, h), r.readFile(t, h, motdFile)
 	}
 	fails := r.commit(t, "fozzie: take a curtain call", func(work string) {
-		replaceIn(t, work, "modules/base/manifests/init.pp", "where the show must go on.", "where the show must go on, again.")
+		replaceIn(t, work, "modules/base/manifests/init.pp", "where the show goes on.", "where the show must go on.")
 		replaceIn(t, work, "manifests/nodes/fozzie.pp", "  include base\n", "  include base\n\n  exec { 'curtain-call':\n    command => '/bin/false',\n  }\n")
 	})
 	f.waitReady(t, fails)
