@@ -3,7 +3,9 @@
 # NATS server, three agents (fozzie, statler, waldorf .example.com, each with
 # its own root directory), the approver, a bare repository with the
 # committer's hook, and three pushes whose delta noops and approval status
-# are printed; then one commit is approved through the CLI.
+# are printed; then the commits are approved through the CLI and the
+# applier applies them: on the canary (fozzie), then, once promoted, on the
+# rest, printing the rollout as it goes.
 #
 #   BALCONY_DEMO_PORT=4222   port of the embedded bus (for the nats CLI)
 #   BALCONY_DEMO_KEEP=1      keep everything running after the deltas, until Ctrl-C
@@ -56,8 +58,8 @@ for h in $hosts; do
   grep -q "agent started" "$demo/logs/agent-$h.log" || { cat "$demo/logs/agent-$h.log"; exit 1; }
 done
 
-say "starting the approver (kermit@example.com, the sample commits' author, is kermit)"
-printf 'logins:\n  kermit@example.com: kermit\n' > "$demo/approver.yaml"
+say "starting the approver (kermit@example.com, the sample commits' author, is kermit; gonzo is an admin)"
+printf 'admins: [gonzo]\nlogins:\n  kermit@example.com: kermit\n' > "$demo/approver.yaml"
 "$bin/approver" --nats-url "$url" --repo "$demo/puppet.git" --state-dir "$demo/approver" \
   --config "$demo/approver.yaml" >"$demo/logs/approver.log" 2>&1 &
 pids+=($!)
@@ -90,6 +92,51 @@ seat=${shas[1]}
 say "statler approves his seat through the CLI"
 "$bin/approver" approve --nats-url "$url" --as statler "$seat"
 "$bin/approver" status --nats-url "$url" "$seat"
+
+say "recording what the hosts run now (the initial commit) as their last applied revision"
+initial=$(git -C "$demo/work" rev-list --max-parents=0 HEAD)
+"$bin/applier" baseline --nats-url "$url" --as gonzo "$initial"
+
+say "gonzo, an admin, approves the other two commits"
+"$bin/approver" approve --nats-url "$url" --as gonzo "${shas[0]}"
+"$bin/approver" approve --nats-url "$url" --as gonzo "${shas[2]}"
+
+say "starting the applier: fozzie is the canary, then a promote, then the rest"
+cat > "$demo/applier.yaml" <<YAML
+apply_sets:
+  - name: canaries
+    hosts: [fozzie.example.com]
+    then: promote
+  - name: all
+    hosts: ["*"]
+    batch: 1
+YAML
+"$bin/applier" --nats-url "$url" --repo "$demo/puppet.git" --state-dir "$demo/applier" \
+  --config "$demo/applier.yaml" --poll 1s --run-timeout 5m >"$demo/logs/applier.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "applier started" "$demo/logs/applier.log" && break; sleep 0.2; done
+grep -q "applier started" "$demo/logs/applier.log" || { cat "$demo/logs/applier.log"; exit 1; }
+
+# wait_for <text>: print the rollout whenever it changes until its status says text.
+wait_for() {
+  local last="" now
+  for _ in $(seq 1500); do
+    now=$("$bin/applier" status --nats-url "$url" 2>&1 || true)
+    [ "$now" != "$last" ] && { printf '%s\n\n' "$now"; last=$now; }
+    grep -q "$1" <<<"$now" && return 0
+    grep -q "halted: " <<<"$now" && { cat "$demo/logs/applier.log"; exit 1; }
+    sleep 0.2
+  done
+  echo "the rollout did not reach: $1"; cat "$demo/logs/applier.log"; exit 1
+}
+wait_for "waiting for .applier promote."
+say "the canary applied it; gonzo promotes"
+"$bin/applier" promote --nats-url "$url" --as gonzo
+wait_for "now: complete"
+say "what the hosts have now"
+for h in $hosts; do
+  printf '%s: %s\n' "$h" "$(tr '\n' ' ' < "$demo/hosts/$h/root/etc/issue" 2>/dev/null)"
+done
 
 puppet_total=$(cat "$demo"/logs/agent-*.log | sed -n 's/.*"puppet_seconds":\([0-9.]*\).*/\1/p' | awk '{s+=$1} END {printf "%.1f", s}')
 runs=$(cat "$demo"/logs/agent-*.log | grep -c '"run finished"' || true)

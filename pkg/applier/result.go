@@ -97,19 +97,27 @@ func (a *Applier) judge(ctx context.Context, r *Rollout, host string, res *proto
 	if err != nil {
 		return "", "", detail, err
 	}
+	// The reviewed noop is read before the apply is recorded: once it is,
+	// the nooper noops the host again and replaces it.
+	reviewed, err := a.opts.Noops.Report(ctx, r.Target.SHA, host)
+	missingNoop := errors.Is(err, nooper.ErrNoReport) || errors.Is(err, nooper.ErrUnknownCommit)
+	if err != nil && !missingNoop {
+		return "", "", detail, fmt.Errorf("the noop of %s on %s: %w", protocol.Short(r.Target.SHA), host, err)
+	}
 	if !res.Report.Failed {
 		if err := a.recordApplied(ctx, host, r.Target.SHA, res.RunID); err != nil {
 			return "", "", detail, err
 		}
 	}
-	reviewed, err := a.opts.Noops.Report(ctx, r.Target.SHA, host)
-	if errors.Is(err, nooper.ErrNoReport) || errors.Is(err, nooper.ErrUnknownCommit) {
+	switch {
+	case missingNoop:
 		return rollout.Failed, fmt.Sprintf("no noop of %s on the host to reconcile the apply with", protocol.Short(r.Target.SHA)), detail, nil
-	}
-	if err != nil {
-		return "", "", detail, fmt.Errorf("the noop of %s on %s: %w", protocol.Short(r.Target.SHA), host, err)
-	}
-	if before != nil && !before.AppliedAt.IsZero() && before.AppliedRun != res.RunID && reviewed.FinishedAt.Before(before.AppliedAt) {
+	case before == nil || before.AppliedAt.IsZero():
+	case before.AppliedRun == res.RunID && reviewed.FinishedAt.After(before.AppliedAt):
+		// Recorded by an applier that stopped before reconciling: the
+		// noop read now is the one taken after this very apply.
+		return rollout.Failed, fmt.Sprintf("the apply was recorded but not reconciled before a restart, and its reviewed noop of %s has since been replaced: check the host's report", protocol.Short(r.Target.SHA)), detail, nil
+	case before.AppliedRun != res.RunID && reviewed.FinishedAt.Before(before.AppliedAt):
 		return rollout.Failed, fmt.Sprintf("its noop of %s (%s) predates its previous apply (%s): what was reviewed is not what the host had", protocol.Short(r.Target.SHA), reviewed.FinishedAt.Format("2006-01-02 15:04:05"), before.AppliedAt.Format("2006-01-02 15:04:05")), detail, nil
 	}
 	rec := reconcile.Compare(reviewed.Report, res.Report, reconcile.Options{Ignored: a.ignore})

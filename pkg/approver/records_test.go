@@ -106,7 +106,7 @@ func sampleCollection() *nooper.Collection {
 	return &nooper.Collection{
 		Schema: protocol.SchemaVersion, Repo: "puppet", Branch: "main", Commit: sampleCommit(),
 		Chain: []string{recPar}, State: nooper.StateReady, Hosts: []string{"statler.example.com"},
-		LastApplied: map[string]string{"statler.example.com": recPar},
+		LastApplied: map[string]string{"statler.example.com": recPar}, AppliedAt: map[string]time.Time{"statler.example.com": recTime},
 		Needs: []nooper.Need{{Host: "statler.example.com", Revision: recSHA, RunID: "noop-1", Runs: []string{"noop-0", "noop-1"}, Attempts: 2, Deadline: recTime,
 			Answered: true, Failed: true}},
 		Started: recTime, Deadline: recTime, Finished: recTime, Generation: 1, RunTag: "r1",

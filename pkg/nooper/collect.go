@@ -20,6 +20,7 @@ func (n *Nooper) step(ctx context.Context) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.opts.Now().UTC()
+	n.renoopApplied(ctx, now)
 	for _, c := range n.ordered() {
 		if ctx.Err() != nil {
 			return
@@ -103,7 +104,7 @@ func (n *Nooper) advance(ctx context.Context, c *Collection, now time.Time) (cha
 			if err != nil {
 				return changed, err
 			}
-			if r != nil {
+			if r != nil && c.current(need, r) {
 				need.Answered, need.Failed, changed = true, r.Report != nil && r.Report.Failed, true
 				continue
 			}
@@ -134,6 +135,11 @@ func (n *Nooper) adopt(c *Collection, need *Need, now time.Time) bool {
 			continue
 		}
 		o := other.need(need.Host, need.Revision)
+		// Only from a collection that knows of the host's last apply:
+		// another's answer may be from before it.
+		if other.AppliedAt[need.Host].Before(c.AppliedAt[need.Host]) {
+			continue
+		}
 		if o != nil && o.RunID != "" && (o.Answered || now.Before(o.Deadline)) && o.Attempts > need.Attempts {
 			need.RunID, need.Attempts, need.Deadline, need.Answered, need.Failed = o.RunID, o.Attempts, o.Deadline, o.Answered, o.Failed
 			for _, id := range o.Runs {
@@ -245,7 +251,7 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 	inputs := make([]delta.HostInput, 0, len(c.Hosts))
 	for _, host := range c.Hosts {
 		in := delta.HostInput{Host: host}
-		r, err := n.store.report(ctx, c.Commit.SHA, host)
+		r, err := n.currentReport(ctx, c, c.Commit.SHA, host)
 		if err != nil {
 			return err
 		}
@@ -253,7 +259,7 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 			in.Commit = r.Report
 		}
 		for _, rev := range c.Chain {
-			b, err := n.store.report(ctx, rev, host)
+			b, err := n.currentReport(ctx, c, rev, host)
 			if err != nil {
 				return err
 			}
@@ -264,7 +270,7 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 			in.Baselines = append(in.Baselines, base)
 		}
 		if rev := c.LastApplied[host]; rev != "" {
-			b, err := n.store.report(ctx, rev, host)
+			b, err := n.currentReport(ctx, c, rev, host)
 			if err != nil {
 				return err
 			}
@@ -279,6 +285,16 @@ func (n *Nooper) finish(ctx context.Context, c *Collection, now time.Time) error
 	c.unsaved, c.announcedID = true, ""
 	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Float64("took_seconds", now.Sub(c.Started).Seconds()).Msg("noop ready")
 	return n.settle(ctx, c)
+}
+
+// currentReport is the stored report of rev on host when c can use it
+// (Collection.current); nil when there is none, or only a stale one.
+func (n *Nooper) currentReport(ctx context.Context, c *Collection, rev, host string) (*protocol.RunResult, error) {
+	r, err := n.store.report(ctx, rev, host)
+	if err != nil || r == nil || !c.current(c.need(host, rev), r) {
+		return nil, err
+	}
+	return r, nil
 }
 
 // settle stores a finished collection, then announces it on noop.ready

@@ -45,7 +45,12 @@ type Collection struct {
 	Hosts []string `msgpack:"hosts" json:"hosts"`
 	// LastApplied maps a host to its last applied revision, when known.
 	LastApplied map[string]string `msgpack:"last_applied" json:"last_applied,omitempty"`
-	Needs       []Need            `msgpack:"needs" json:"needs"`
+	// AppliedAt maps a host to when its last apply was recorded, as the
+	// collection last took it from the hosts bucket (hosts with none are
+	// left out): the host's reports taken before it are stale, never
+	// used here, and a later apply re-noops the host (applied.go).
+	AppliedAt map[string]time.Time `msgpack:"applied_at" json:"applied_at,omitempty"`
+	Needs     []Need               `msgpack:"needs" json:"needs"`
 	// index finds a need by host and revision; rebuilt when Needs grows.
 	index    map[needKey]int
 	Started  time.Time `msgpack:"started" json:"started"`
@@ -109,6 +114,17 @@ func (c *Collection) Progress() review.Progress {
 		}
 	}
 	return p
+}
+
+// current tells whether r, a stored report of need's host and revision,
+// can stand for need: it is the answer to one of need's own runs (asked
+// once the collection knew of the host's last apply), or the host took it
+// after that apply. AppliedAt is the applier's clock and FinishedAt the
+// host's: a report taken just after an apply, by a host whose clock is
+// behind, is asked again, never the reverse within the skew.
+func (c *Collection) current(need *Need, r *protocol.RunResult) bool {
+	at := c.AppliedAt[r.Host]
+	return (need != nil && need.Asked(r.RunID)) || at.IsZero() || r.FinishedAt.After(at)
 }
 
 // needKey indexes Needs without building a string per lookup: steps look

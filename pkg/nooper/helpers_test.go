@@ -166,13 +166,24 @@ func (h *fakeHost) onRun(m *nats.Msg) {
 	}()
 }
 
+// setReports changes what the host's noops show from now on (its state
+// changed, by an apply say).
+func (h *fakeHost) setReports(reports func(rev string) []report.Resource) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reports = reports
+}
+
 func (h *fakeHost) publish(req protocol.RunRequest) {
 	subject, _ := bus.ReportSubject(protocol.KindNoop, h.name)
 	now := time.Now().UTC()
+	h.mu.Lock()
+	resources := h.reports(req.Revision)
+	h.mu.Unlock()
 	res := protocol.RunResult{
 		Schema: protocol.SchemaVersion, RunID: req.ID, Kind: req.Kind, Host: h.name, Revision: req.Revision,
 		Outcome: protocol.OutcomeDone, StartedAt: now, FinishedAt: now,
-		Report: &report.Report{Host: h.name, Noop: true, PuppetStatus: "changed", Resources: h.reports(req.Revision), Time: now},
+		Report: &report.Report{Host: h.name, Noop: true, PuppetStatus: "changed", Resources: resources, Time: now},
 	}
 	if h.failing[req.Revision] {
 		res.Outcome, res.Report = protocol.OutcomeFailed, report.Failure(h.name, "Syntax error at '}'")

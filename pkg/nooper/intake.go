@@ -198,12 +198,15 @@ func (n *Nooper) begin(ctx context.Context, col *Collection, hosts []protocol.Ho
 	c := col.Commit
 	col.State, col.Started, col.Deadline = StateCollecting, now, now.Add(n.opts.CollectionTimeout)
 	col.Finished, col.Hosts, col.Needs, col.Chain, col.index = time.Time{}, nil, nil, nil, nil
-	col.LastApplied = map[string]string{}
+	col.LastApplied, col.AppliedAt = map[string]string{}, map[string]time.Time{}
 	if p := col.Parent(); p != "" {
 		col.Chain = []string{p}
 	}
 	for _, h := range hosts {
 		col.Hosts = append(col.Hosts, h.Host)
+		if !h.AppliedAt.IsZero() {
+			col.AppliedAt[h.Host] = h.AppliedAt
+		}
 		if now.Sub(h.Seen) > n.opts.StaleHost {
 			// Listed, never dropped, but not asked: it would only answer
 			// by timing out MaxAttempts times.
@@ -320,18 +323,35 @@ func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 		n.log.Info().Str("host", host).Str("run", r.RunID).Msg("a run expired before the host ran it")
 		return nil
 	}
-	if err := n.store.saveReport(ctx, &r); err != nil {
+	if err := n.keepReport(ctx, &r); err != nil {
 		return err
 	}
 	n.mu.Lock()
 	for _, c := range n.active {
-		if need := c.need(host, r.Revision); need != nil {
+		// A late answer to a run asked before the host's last apply
+		// answers nothing the collection waits for.
+		if need := c.need(host, r.Revision); need != nil && c.current(need, &r) {
 			need.Answered, need.Failed = true, r.Report.Failed
 		}
 	}
 	n.mu.Unlock()
 	signal(n.wake)
 	return nil
+}
+
+// keepReport stores r unless the host's stored report of the revision is
+// newer (by the host's own clock): a late answer to an earlier run never
+// replaces what the host showed since, an apply's effects included.
+func (n *Nooper) keepReport(ctx context.Context, r *protocol.RunResult) error {
+	old, err := n.store.report(ctx, r.Revision, r.Host)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.FinishedAt.After(r.FinishedAt) {
+		n.log.Info().Str("host", r.Host).Str("revision", r.Revision).Str("run", r.RunID).Msg("a late answer older than the stored report; not kept")
+		return nil
+	}
+	return n.store.saveReport(ctx, r)
 }
 
 // asked tells whether run id was asked of host for rev by a running

@@ -96,6 +96,10 @@ type Nooper struct {
 
 	// served keeps the documents served in chunks, for their next chunks.
 	served chunks
+
+	// applied is each host's last apply, from the watch of the hosts
+	// bucket, and the hosts to re-noop (applied.go).
+	applied applied
 }
 
 // New checks the options and opens the buckets.
@@ -192,6 +196,14 @@ func (n *Nooper) Run(ctx context.Context) error {
 		return n.startErr(ctx, err)
 	}
 	defer rc.Stop()
+	// The watch's goroutine ends before Run returns.
+	wctx, stopWatch := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	defer watching.Wait()
+	defer stopWatch()
+	if err := n.watchApplied(wctx, &watching); err != nil {
+		return n.startErr(ctx, err)
+	}
 	svc, err := n.addService(ctx, n.opts.Version)
 	if err != nil {
 		return n.startErr(ctx, fmt.Errorf("micro service: %w", err))
