@@ -417,6 +417,7 @@ func refuseUnapproved(t *testing.T, r *applyRig, motd, seat string) {
 		ac.Groups[g.ID] = g.Digest
 	}
 	host := "statler.example.com"
+	refusals := watchEvents(t, f.watcher, "balcony.event.run.refused."+host)
 	now := time.Now().UTC()
 	req := protocol.RunRequest{
 		Schema: protocol.SchemaVersion, ID: "apply:" + seat + ":" + host + ":1:e2e-direct", Kind: protocol.KindApply,
@@ -445,6 +446,9 @@ func refuseUnapproved(t *testing.T, r *applyRig, motd, seat string) {
 	} else if errs := strings.Join(answer.Report.Errors, "; "); !strings.Contains(errs, "not approved") {
 		t.Errorf("the refusal does not say the commit is not approved: %s", errs)
 	}
+	eventually(t, 10*time.Second, "run.refused of the direct apply", func() bool {
+		return refusals.find(func(ev protocol.Event) bool { return ev.Commit == seat && ev.Data["run_id"] == req.ID }) != nil
+	})
 	if got := r.readFile(t, host, "etc/balcony/seat"); got != "" {
 		t.Errorf("the refused apply created the seat file: %q", got)
 	}
