@@ -1,6 +1,7 @@
-// Command agent is balcony's per-host daemon: it receives the noops (and,
-// later, applies) asked of its host over NATS, runs real Puppet on a clean
-// checkout of the requested revision and publishes the parsed report.
+// Command agent is balcony's per-host daemon: it receives the noops and
+// applies asked of its host over NATS, runs real Puppet on a clean checkout
+// of the requested revision and publishes the parsed report. It verifies an
+// apply itself before it runs it.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/balcony-dev/balcony/pkg/agent"
+	"github.com/balcony-dev/balcony/pkg/approver"
 	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
@@ -35,6 +37,8 @@ type options struct {
 	root       string
 	heartbeat  time.Duration
 	fetchEvery time.Duration
+	// disabledLock is `puppet agent --disable`'s lock file.
+	disabledLock string
 }
 
 func main() {
@@ -48,19 +52,40 @@ func newRoot() *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
 		Use:   "agent --repo URL [flags]",
-		Short: "Run Puppet noops for balcony on this host",
+		Short: "Run Puppet noops and approved applies for balcony on this host",
 		Long: `agent runs on every node. It subscribes to balcony.run.*.<host>, catches up
 on runs it missed from the RUNS stream after a start or a reconnect, and runs
-them one at a time: it checks the requested revision out of its mirror of the
-code repository into a clean directory, compiles its catalog there ('puppet
-catalog compile'), sets noop on every resource of it (noop => false cannot beat
-a review) and applies that catalog with 'puppet apply --noop' (never through a
-shell, with its own vardir, no report submitted, storeconfigs off, a timeout),
-then publishes the parsed report on balcony.report.noop.<host>.
+them one at a time, checking the requested revision out of its mirror of the
+code repository into a clean directory.
+
+A noop compiles the catalog there ('puppet catalog compile'), sets noop on
+every resource of it (noop => false cannot beat a review) and applies that
+catalog with 'puppet apply --noop' (never through a shell, with its own
+vardir, no report submitted, storeconfigs off, a timeout), then publishes the
+parsed report on balcony.report.noop.<host>. It waits while the puppet
+agent's run lock (--puppet-lock) names a live process.
+
+An apply (from the applier) is first checked by the agent itself, and runs
+only if all of this holds:
+  - Puppet is not disabled (--puppet-disabled-lock, written by 'puppet agent
+    --disable') nor running (--puppet-lock): else it is skipped, with why;
+  - it starts from the host's last applied revision as its record in the
+    'hosts' bucket says (none recorded: refused until 'applier baseline'),
+    and its commits are the first-parent chain from there to the revision in
+    the agent's own mirror (fetched once when a commit is unknown);
+  - the approver (balcony.approver.status) says every commit of the range is
+    approved, for exactly the change groups and digests the apply carries.
+Otherwise it is refused, with why, and balcony.event.run.refused.<host>
+announces it. A verified apply runs 'puppet apply --no-noop' on the checkout
+(no review-time catalog rewrite) and its report is published on
+balcony.report.apply.<host>. The agent never records what was applied: the
+applier does, from the report.
 
 A compile error, a timeout or an unknown revision is a failed report, never a
 crash. An agent that starts ends first what Puppet an earlier agent, killed
-with kill -9, left running (recorded under --state-dir). Its host record in the 'hosts' bucket is refreshed every heartbeat.
+with kill -9, left running (recorded under --state-dir). Its host record in
+the 'hosts' bucket is refreshed every heartbeat, with compare-and-set (the
+applier's fields are kept), and says whether Puppet is disabled.
 
 Several agents can run on one machine (tests, the demo) with their own --host,
 --state-dir and --root (which sets the balcony_root fact and removes that
@@ -104,7 +129,8 @@ interpolate); without one, manifests and modules. --manifest and
 	fs.StringVar(&o.root, "root", "", "simulate a host rooted at this directory: sets the balcony_root fact and removes the directory from reported paths")
 	fs.DurationVar(&o.puppet.Timeout, "timeout", 10*time.Minute, "longest a Puppet run may take")
 	fs.BoolVar(&o.puppet.Nice, "nice", true, "run Puppet under nice -n 10")
-	fs.StringVar(&o.puppet.LockFile, "puppet-lock", "/var/lib/puppet/state/agent_catalog_run.lock", `the puppet agent's run lock; runs wait while it names a live process ("" for no check)`)
+	fs.StringVar(&o.puppet.LockFile, "puppet-lock", "/var/cache/puppet/state/agent_catalog_run.lock", `the puppet agent's run lock (puppet config print agent_catalog_run_lockfile); noops wait and applies are skipped while it names a live process ("" for no check)`)
+	fs.StringVar(&o.disabledLock, "puppet-disabled-lock", "/var/cache/puppet/state/agent_disabled.lock", `the lock file of 'puppet agent --disable' (puppet config print agent_disabled_lockfile); applies are skipped while it exists ("" for no check)`)
 	fs.StringVar(&o.puppet.ModulePath, "modulepath", "", "module directories inside the checkout, colon-separated; overrides environment.conf (default: the checkout's environment.conf, else modules)")
 	fs.StringVar(&o.puppet.Manifest, "manifest", "", "manifest file or directory inside the checkout; overrides environment.conf (default: the checkout's environment.conf, else manifests)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "how often the host record is refreshed")
@@ -163,6 +189,8 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	a, err := agent.New(ctx, conn, agent.Options{
 		Host: o.host, StateDir: o.stateDir, Executor: exec, Prefetcher: mirror,
 		Heartbeat: o.heartbeat, Poll: o.fetchEvery, Version: version.String(), Log: log,
+		Commits: mirror, Approvals: approverStatus{approver.Client{NC: conn.NC}},
+		PuppetDisabledLock: o.disabledLock, PuppetRunLock: o.puppet.LockFile,
 	})
 	if err != nil {
 		return err

@@ -18,7 +18,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/hostinfo"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/puppet"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
@@ -61,6 +63,23 @@ type Options struct {
 	Log     zerolog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// Commits is the agent's own copy of the code, where an apply's range
+	// is checked to be the first-parent chain from the host's last applied
+	// revision (the Prefetcher fetches once when a commit is unknown).
+	// Approvals is the approver, asked whether each commit of the range is
+	// approved for the digests the apply carries. Without both, every
+	// apply is refused.
+	Commits   CommitReader
+	Approvals Approvals
+	// PuppetDisabledLock is the lock file `puppet agent --disable` writes
+	// (agent_disabled_lockfile): while it exists applies are skipped, and
+	// the heartbeat reports its message. Empty: not checked.
+	PuppetDisabledLock string
+	// PuppetRunLock is the puppet agent's run lock
+	// (agent_catalog_run_lockfile): while it names a live process applies
+	// are skipped (noops wait for it, in the executor). Empty: not checked.
+	PuppetRunLock string
 }
 
 // Agent is the per-host daemon. Create it with New and start it with Run.
@@ -73,6 +92,10 @@ type Agent struct {
 	fetch   chan struct{}
 	log     zerolog.Logger
 	started time.Time
+
+	// beforeHeartbeatWrite, when set (by tests), is called by each
+	// heartbeat after it read the host record and before it writes it.
+	beforeHeartbeatWrite func()
 
 	mu   sync.Mutex
 	busy string // the run in progress
@@ -167,7 +190,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Agent, error) {
 		cursor.Close()
 		return nil, fmt.Errorf("agent: RUNS stream: %w", err)
 	}
-	hosts, err := conn.JS.KeyValue(ctx, "hosts")
+	hosts, err := conn.JS.KeyValue(ctx, hostinfo.Bucket)
 	if err != nil {
 		cursor.Close()
 		return nil, fmt.Errorf("agent: hosts bucket: %w", err)
@@ -258,29 +281,51 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-// beat writes the host record; busy is the run in progress.
+// heartbeatTimeout bounds one heartbeat's read and write.
+const heartbeatTimeout = 30 * time.Second
+
+// beat writes the host record; busy is the run in progress. It writes with
+// compare-and-set (hostinfo.Update) and changes only the agent's own
+// fields: the applier's (LastApplied, AppliedAt, AppliedRun) stay as
+// stored, even when the applier writes between this read and this write.
 func (a *Agent) beat(ctx context.Context, busy string) {
-	info := protocol.HostInfo{
-		Schema:  protocol.SchemaVersion,
-		Host:    a.opts.Host,
-		Version: a.opts.Version,
-		Started: a.started,
-		Seen:    a.opts.Now().UTC(),
-		Busy:    busy,
-	}
-	if prev, err := a.hosts.Get(ctx, a.opts.Host); err == nil {
-		var old protocol.HostInfo
-		if bus.Unmarshal(prev.Value(), &old) == nil {
-			info.LastApplied = old.LastApplied
+	disabled, known := a.puppetDisabled()
+	// Longer than JetStream's default of 5s per request: on a busy server
+	// (a fleet starting at once) a slow write is better than none, which
+	// would leave the host unregistered until the next heartbeat.
+	ctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+	defer cancel()
+	_, err := hostinfo.Update(ctx, a.hosts, a.opts.Host, func(info *protocol.HostInfo, _ bool) error {
+		info.Version = a.opts.Version
+		info.Started = a.started
+		info.Seen = a.opts.Now().UTC()
+		info.Busy = busy
+		if known {
+			info.PuppetDisabled = disabled
 		}
-	}
-	data, err := bus.Marshal(info)
-	if err == nil {
-		_, err = a.hosts.Put(ctx, a.opts.Host, data)
-	}
-	if err != nil && ctx.Err() == nil {
+		if a.beforeHeartbeatWrite != nil {
+			a.beforeHeartbeatWrite()
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
 		a.log.Warn().Err(err).Msg("heartbeat")
 	}
+}
+
+// puppetDisabled is the message of Puppet's disable lock ("" when Puppet is
+// enabled); known is false when the lock could not be read (logged), and
+// the record then keeps what it said.
+func (a *Agent) puppetDisabled() (message string, known bool) {
+	if a.opts.PuppetDisabledLock == "" {
+		return "", true
+	}
+	msg, _, err := puppet.Disabled(a.opts.PuppetDisabledLock)
+	if err != nil {
+		a.log.Warn().Err(err).Msg("cannot tell whether puppet is disabled")
+		return "", false
+	}
+	return msg, true
 }
 
 func (a *Agent) prefetchLoop(ctx context.Context) {

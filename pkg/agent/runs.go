@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/protocol"
@@ -142,42 +143,53 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 	log := a.log.With().Str("run", req.ID).Str("kind", req.Kind).Str("revision", req.Revision).Logger()
 
 	var res *protocol.RunResult
+	done := true
 	switch {
 	case req.Expired(a.opts.Now()):
 		log.Info().Time("deadline", req.Deadline).Msg("run expired before it could start")
 		res = a.result(req, protocol.OutcomeExpired, report.Failure(a.opts.Host, "the run's deadline passed before it started"))
+	case req.Kind == protocol.KindApply:
+		res, done = a.apply(ctx, req, log)
 	case req.Kind != protocol.KindNoop:
-		// Applies need the approvals check the applier brings; until then
-		// the agent refuses them rather than apply unreviewed code.
 		res = a.result(req, protocol.OutcomeFailed, report.Failure(a.opts.Host, "this agent does not run "+req.Kind+" runs"))
 	default:
-		a.setBusy(req.ID)
-		a.beat(ctx, req.ID)
-		log.Info().Msg("run started")
-		res = a.execute(ctx, req)
-		a.setBusy("")
-		a.logRepairs() // the run may have fetched
-		if ctx.Err() != nil {
-			log.Info().Msg("run interrupted by shutdown; it runs again at the next start")
-			return false
-		}
-		a.beat(ctx, "")
-		ev := log.Info().Str("outcome", res.Outcome).Float64("took_seconds", res.FinishedAt.Sub(res.StartedAt).Seconds()).Float64("puppet_seconds", res.PuppetSeconds)
-		if res.Report != nil {
-			ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)
-			if res.Outcome != protocol.OutcomeDone || res.Report.Failed {
-				if reason := failureReason(res.Report.Errors); reason != "" {
-					ev = ev.Str("reason", reason)
-				}
-			}
-		}
-		ev.Msg("run finished")
+		res, done = a.runPuppet(ctx, req, log)
+	}
+	if !done {
+		return false
 	}
 	if err := a.publish(context.WithoutCancel(ctx), res); err != nil { // a finished run is reported even at shutdown
 		log.Warn().Err(err).Msg("could not publish the run's result; it runs again")
 		return false
 	}
 	return true
+}
+
+// runPuppet runs req with Puppet, the host marked busy meanwhile, and logs
+// how it went. It is false when ctx was cancelled during the run.
+func (a *Agent) runPuppet(ctx context.Context, req protocol.RunRequest, log zerolog.Logger) (*protocol.RunResult, bool) {
+	a.setBusy(req.ID)
+	a.beat(ctx, req.ID)
+	log.Info().Msg("run started")
+	res := a.execute(ctx, req)
+	a.setBusy("")
+	a.logRepairs() // the run may have fetched
+	if ctx.Err() != nil {
+		log.Info().Msg("run interrupted by shutdown; it runs again at the next start")
+		return nil, false
+	}
+	a.beat(ctx, "")
+	ev := log.Info().Str("outcome", res.Outcome).Float64("took_seconds", res.FinishedAt.Sub(res.StartedAt).Seconds()).Float64("puppet_seconds", res.PuppetSeconds)
+	if res.Report != nil {
+		ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)
+		if res.Outcome != protocol.OutcomeDone || res.Report.Failed {
+			if reason := failureReason(res.Report.Errors); reason != "" {
+				ev = ev.Str("reason", reason)
+			}
+		}
+	}
+	ev.Msg("run finished")
+	return res, true
 }
 
 // execute runs req, bounded by its deadline: past it the nooper has asked

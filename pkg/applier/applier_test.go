@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/balcony-dev/balcony/pkg/applier"
+	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
+	"github.com/balcony-dev/balcony/pkg/credentials"
+	"github.com/balcony-dev/balcony/pkg/credentials/credtest"
 	"github.com/balcony-dev/balcony/pkg/hostinfo"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/rollout"
@@ -178,3 +181,42 @@ func TestLockedAndDisabledHostsSkipped(t *testing.T) {
 	}
 }
 
+
+// The applier does all of the above under its own permissions (the
+// applier role), its fleet under the agents', its operator under a
+// person's: no permission violation anywhere.
+func TestRolloutUnderPermissions(t *testing.T) {
+	b := credtest.Start(t, credentials.Spec{Hosts: hostNames, People: []string{"gonzo"}}, nil)
+	conns := map[string]*bus.Conn{}
+	for _, h := range hostNames {
+		conns[h] = b.Connect(t, credentials.Agent, h)
+	}
+	f := newFleetWith(t, func(h string) *bus.Conn { return conns[h] })
+	gonzo := b.Connect(t, credentials.Person, "gonzo")
+	startApplierOn(t, b.Connect(t, credentials.Applier, ""), gonzo, canaryThenAll(t), revB)
+	c := applier.Client{NC: gonzo.NC}
+	ctx := context.Background()
+	if _, err := c.Do(ctx, "lock", "gonzo", applier.VerbRequest{Host: "waldorf.example.com", Reason: "disk check"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, "promote", "statler", applier.VerbRequest{}); err == nil || !strings.Contains(err.Error(), "Permissions Violation") {
+		t.Errorf("gonzo speaking as statler: %v, want a permissions violation", err)
+	}
+	waitStep(t, gonzo, rollout.StepPromote)
+	if _, err := c.Do(ctx, "promote", "gonzo", applier.VerbRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitStep(t, gonzo, rollout.StepComplete)
+	got := states(st)
+	if got["fozzie.example.com"] != "done" || got["statler.example.com"] != "done" || !strings.HasPrefix(got["waldorf.example.com"], "skipped: locked") {
+		t.Errorf("hosts: %v", got)
+	}
+	if len(f.runs()) != 2 {
+		t.Errorf("runs: %v", f.runs())
+	}
+	for _, v := range b.Violations() {
+		if !strings.Contains(v, "balcony.applier.promote.statler") {
+			t.Errorf("permission violation: %s", v)
+		}
+	}
+}

@@ -94,8 +94,9 @@ func (fakeNoops) Report(_ context.Context, rev, host string) (*protocol.RunResul
 // fleet answers the apply runs of its hosts as agents would, and counts
 // them by run id.
 type fleet struct {
-	t    *testing.T
-	conn *bus.Conn
+	t *testing.T
+	// connFor is the connection each host's agent uses.
+	connFor func(host string) *bus.Conn
 
 	mu sync.Mutex
 	// answer decides the result of a run; default an apply that made the
@@ -110,18 +111,30 @@ type fleet struct {
 }
 
 func newFleet(t *testing.T, conn *bus.Conn) *fleet {
-	f := &fleet{t: t, conn: bustest.Client(t, conn), asked: map[string]int{}, hold: map[string]bool{}}
-	sub, err := f.conn.NC.Subscribe(bus.RunPrefix+protocol.KindApply+".>", f.onRun)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	c := bustest.Client(t, conn)
+	return newFleetWith(t, func(string) *bus.Conn { return c })
+}
+
+// newFleetWith is a fleet whose hosts use connFor's connections, as
+// their agents would.
+func newFleetWith(t *testing.T, connFor func(host string) *bus.Conn) *fleet {
+	f := &fleet{t: t, connFor: connFor, asked: map[string]int{}, hold: map[string]bool{}}
 	ctx := context.Background()
-	kv, err := conn.JS.KeyValue(ctx, hostinfo.Bucket)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, h := range hostNames {
+		conn := connFor(h)
+		subject, err := bus.RunSubject(protocol.KindApply, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := conn.NC.Subscribe(subject, f.onRun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+		kv, err := conn.JS.KeyValue(ctx, hostinfo.Bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := hostinfo.Update(ctx, kv, h, func(info *protocol.HostInfo, _ bool) error {
 			info.LastApplied, info.Seen = revA, time.Now()
 			return nil
@@ -160,7 +173,7 @@ func (f *fleet) reply(req protocol.RunRequest) {
 		res = applied(req, motd("success"))
 	}
 	subject, _ := bus.ReportSubject(protocol.KindApply, req.Host)
-	if _, err := f.conn.Publish(context.Background(), subject, req.ID, res); err != nil {
+	if _, err := f.connFor(req.Host).Publish(context.Background(), subject, req.ID, res); err != nil {
 		f.t.Errorf("publish report: %v", err)
 	}
 }
@@ -212,11 +225,18 @@ apply_sets:
 // test ends).
 func startApplier(t *testing.T, conn *bus.Conn, cfg applier.Config, approved ...string) (stop func()) {
 	t.Helper()
+	return startApplierOn(t, bustest.Client(t, conn), conn, cfg, approved...)
+}
+
+// startApplierOn runs an applier on conn, and waits until it answers
+// asker's status requests.
+func startApplierOn(t *testing.T, conn, asker *bus.Conn, cfg applier.Config, approved ...string) (stop func()) {
+	t.Helper()
 	ok := map[string]bool{}
 	for _, r := range approved {
 		ok[r] = true
 	}
-	a, err := applier.New(context.Background(), bustest.Client(t, conn), applier.Options{
+	a, err := applier.New(context.Background(), conn, applier.Options{
 		Code: &fakeCode{tip: revC}, Config: cfg, Approvals: fakeApprovals{approved: ok}, Noops: fakeNoops{},
 		RunTimeout: time.Hour, Poll: 10 * time.Millisecond, Tick: 10 * time.Millisecond,
 		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
@@ -238,7 +258,7 @@ func startApplier(t *testing.T, conn *bus.Conn, cfg applier.Config, approved ...
 	}
 	t.Cleanup(stop)
 	bustest.Eventually(t, time.Minute, "the applier to answer", func() bool {
-		_, err := applier.Client{NC: conn.NC}.Status(context.Background())
+		_, err := applier.Client{NC: asker.NC}.Status(context.Background())
 		return err == nil
 	})
 	return stop

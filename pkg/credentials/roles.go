@@ -132,7 +132,10 @@ func For(role Role, name, pub string) (Permissions, error) {
 		p.AllowResponses = true
 	case Applier:
 		p.Publish = append(append(append([]string{
-			bus.RunPrefix + "apply.*", bus.EventPrefix + "apply.>", bus.EventPrefix + "rejected.applier",
+			// Host names have dots: a host is several tokens.
+			bus.RunPrefix + "apply.>", bus.EventPrefix + "apply.>", bus.EventPrefix + "rejected.applier",
+			// Whether a run it asked reached RUNS, before asking again.
+			"$JS.API.DIRECT.GET.RUNS." + bus.RunPrefix + "apply.>",
 			"balcony.approver.status", "balcony.nooper.collection", "balcony.nooper.report",
 		}, consumer("REPORTS", "applier-reports", bus.ReportPrefix+"apply.>")...),
 			// The last applied revisions live in the hosts' records.

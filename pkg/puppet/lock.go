@@ -2,8 +2,10 @@ package puppet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"strconv"
@@ -28,7 +30,7 @@ func (r *Runner) waitLock(ctx context.Context) error {
 	}
 	var tick *time.Ticker
 	for {
-		pid, held := lockHolder(path)
+		pid, held := LockHolder(path)
 		if !held {
 			return nil
 		}
@@ -47,11 +49,11 @@ func (r *Runner) waitLock(ctx context.Context) error {
 	}
 }
 
-// lockHolder reads Puppet's pid lock file and tells whether the process it
-// names is alive. kill(pid, 0) failing with EPERM still means alive: the
+// LockHolder reads Puppet's pid lock file (the puppet agent's
+// agent_catalog_run.lock) and tells whether the process it names is alive. kill(pid, 0) failing with EPERM still means alive: the
 // process exists but belongs to another user. A missing or unreadable
 // file, or content that is not a pid, is no lock.
-func lockHolder(path string) (pid int, held bool) {
+func LockHolder(path string) (pid int, held bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
@@ -63,4 +65,38 @@ func lockHolder(path string) (pid int, held bool) {
 	}
 	err = syscall.Kill(pid, 0)
 	return pid, err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// DisabledReason is what Disabled says of a disable lock without a
+// message.
+const DisabledReason = "disabled"
+
+// Disabled reads the lock file `puppet agent --disable [MESSAGE]` writes
+// (agent_disabled_lockfile, JSON {"disabled_message": MESSAGE}) and tells
+// whether Puppet is disabled, with its message. As for Puppet itself, the
+// file's presence is what disables: one that is empty, not JSON or without
+// a message is disabled with the message DisabledReason. A missing file is
+// not disabled; a file whose presence cannot be told is an error.
+func Disabled(path string) (message string, disabled bool, err error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", false, nil
+	case err != nil:
+		if _, serr := os.Stat(path); serr != nil {
+			if errors.Is(serr, fs.ErrNotExist) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("puppet's disable lock: %w", serr)
+		}
+		// It exists but cannot be read: disabled, message unknown.
+		return DisabledReason, true, nil
+	}
+	var lock struct {
+		Message string `json:"disabled_message"`
+	}
+	if json.Unmarshal(data, &lock) != nil || strings.TrimSpace(lock.Message) == "" {
+		return DisabledReason, true, nil
+	}
+	return strings.TrimSpace(lock.Message), true, nil
 }

@@ -38,9 +38,9 @@ func TestLockHolder(t *testing.T) {
 			if tc.content != nil {
 				writeFile(t, dir, filepath.Base(path), *tc.content, 0o644)
 			}
-			pid, held := lockHolder(path)
+			pid, held := LockHolder(path)
 			if held != tc.held || (held && pid != tc.wantPid) {
-				t.Errorf("lockHolder = %d, %v; want %d, %v", pid, held, tc.wantPid, tc.held)
+				t.Errorf("LockHolder = %d, %v; want %d, %v", pid, held, tc.wantPid, tc.held)
 			}
 		})
 	}

@@ -52,7 +52,8 @@ type Options struct {
 	Manifest string
 	// LockFile is the puppet agent's run lock, holding the pid of the
 	// agent while it runs (agent_catalog_run.lock in the real agent's
-	// statedir; /var/lib/puppet/state/agent_catalog_run.lock on Debian).
+	// statedir; /var/cache/puppet/state/agent_catalog_run.lock on Debian,
+	// as `puppet config print agent_catalog_run_lockfile` says).
 	// Run waits while it names a live process. Empty: no check.
 	LockFile string
 	// LockPoll is how often Run checks the lock while it is held;
