@@ -150,7 +150,14 @@ func (f *fleet) startAgent(t *testing.T, host string) {
 	name := strings.Split(host, ".")[0]
 	f.agents[host] = start(t, f.dir, "agent-"+name, slices.Concat([]string{"agent"}, f.busArgs(credentials.Agent, host), []string{"--host", host,
 		"--state-dir", filepath.Join(f.dir, "hosts", name, "state"), "--root", f.root(host),
-		"--repo", f.bare, "--heartbeat", "2s", "--poll", "5s"})...)
+		"--repo", f.bare, "--heartbeat", "2s", "--poll", "5s",
+		"--puppet-disabled-lock", f.puppetDisabledLock(host)})...)
+}
+
+// puppetDisabledLock is where host's agent looks for `puppet agent
+// --disable`'s lock file: a test writes it to disable Puppet there.
+func (f *fleet) puppetDisabledLock(host string) string {
+	return filepath.Join(f.dir, "hosts", strings.Split(host, ".")[0], "agent_disabled.lock")
 }
 
 // push runs one step of the sample history and returns the new tip.
