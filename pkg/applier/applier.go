@@ -240,7 +240,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		return fmt.Errorf("applier: micro service: %w", err)
 	}
 	defer func() { _ = svc.Stop() }()
-	a.log.Info().Str("branch", a.opts.Branch).Int("sets", len(a.opts.Config.ApplySets)).Dur("run_timeout", a.opts.RunTimeout).Msg("applier started")
+	a.log.Info().Str("branch", a.opts.Branch).Int("sets", len(a.opts.Config.ApplySets)).Float64("run_timeout_seconds", a.opts.RunTimeout.Seconds()).Msg("applier started")
 	tick := time.NewTicker(a.opts.Tick)
 	defer tick.Stop()
 	a.tick(ctx)
