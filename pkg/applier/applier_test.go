@@ -181,7 +181,6 @@ func TestLockedAndDisabledHostsSkipped(t *testing.T) {
 	}
 }
 
-
 // The applier does all of the above under its own permissions (the
 // applier role), its fleet under the agents', its operator under a
 // person's: no permission violation anywhere.

@@ -41,7 +41,9 @@ var hostNames = []string{"fozzie.example.com", "statler.example.com", "waldorf.e
 // fakeCode is a branch main: revA ← revB ← revC.
 type fakeCode struct{ tip string }
 
-func (c *fakeCode) Branches() (map[string]string, error) { return map[string]string{"main": c.tip}, nil }
+func (c *fakeCode) Branches() (map[string]string, error) {
+	return map[string]string{"main": c.tip}, nil
+}
 func (c *fakeCode) Resolve(rev string) (string, error) {
 	for _, r := range []string{revA, revB, revC} {
 		if strings.HasPrefix(r, rev) {
