@@ -17,6 +17,7 @@ import (
 // the installed hook and checks each commit's delta, produced by real
 // Puppet on three agents.
 func TestPipeline(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, muppets)
 	start := time.Now()
 	motd := f.push(t, 1)
