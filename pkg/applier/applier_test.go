@@ -61,7 +61,7 @@ func TestCanaryPromoteAll(t *testing.T) {
 func TestRestartAsksNoHostTwice(t *testing.T) {
 	conn := bustest.Start(t)
 	f := newFleet(t, conn)
-	f.hold["fozzie.example.com"] = true
+	f.holdRuns("fozzie.example.com")
 	stop := startApplier(t, conn, canaryThenAll(t), revB)
 	bustest.Eventually(t, time.Minute, "the canary's run", func() bool { return len(f.runs()) == 1 })
 	stop()
@@ -89,11 +89,11 @@ func TestRestartAsksNoHostTwice(t *testing.T) {
 func TestUnreviewedChangeHalts(t *testing.T) {
 	conn := bustest.Start(t)
 	f := newFleet(t, conn)
-	f.answer = func(req protocol.RunRequest) *protocol.RunResult {
+	f.setAnswer(func(req protocol.RunRequest) *protocol.RunResult {
 		rep := motd("success")
 		rep.Resources[0].Events[0].Previous = "{md5}edited-by-hand"
 		return applied(req, rep)
-	}
+	})
 	startApplier(t, conn, canaryThenAll(t), revB)
 	st := waitStep(t, conn, rollout.StepHalted)
 	if st.Step.Halt == nil || !strings.Contains(st.Step.Halt.Reason, "File[/etc/motd]") {
@@ -115,11 +115,11 @@ func TestUnreviewedChangeHalts(t *testing.T) {
 func TestFailedCanaryHalts(t *testing.T) {
 	conn := bustest.Start(t)
 	f := newFleet(t, conn)
-	f.answer = func(req protocol.RunRequest) *protocol.RunResult {
+	f.setAnswer(func(req protocol.RunRequest) *protocol.RunResult {
 		rep := motd("failure")
 		rep.Resources[0].Failed, rep.Failed = true, true
 		return applied(req, rep)
-	}
+	})
 	startApplier(t, conn, canaryThenAll(t), revB)
 	st := waitStep(t, conn, rollout.StepHalted)
 	if !strings.Contains(st.Step.Halt.Reason, "fozzie.example.com") {
@@ -217,5 +217,56 @@ func TestRolloutUnderPermissions(t *testing.T) {
 		if !strings.Contains(v, "balcony.applier.promote.statler") {
 			t.Errorf("permission violation: %s", v)
 		}
+	}
+}
+
+// An operator halts a rollout while its canary applies: the canary ends,
+// nothing else starts, the halt and the resume are announced with who did
+// them, and the resumed rollout completes once promoted.
+func TestOperatorHaltAndResume(t *testing.T) {
+	conn := bustest.Start(t)
+	events := bustest.Events(t, conn)
+	f := newFleet(t, conn)
+	f.holdRuns("fozzie.example.com")
+	startApplier(t, conn, canaryThenAll(t), revB)
+	bustest.Eventually(t, time.Minute, "the canary's run", func() bool { return len(f.runs()) == 1 })
+	c := applier.Client{NC: conn.NC}
+	ctx := context.Background()
+	if _, err := c.Do(ctx, "halt", "gonzo", applier.VerbRequest{Reason: "the band is late"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, "halt", "gonzo", applier.VerbRequest{}); err == nil {
+		t.Error("halting a halted rollout: no error")
+	}
+	f.release()
+	st := waitStep(t, conn, rollout.StepHalted)
+	bustest.Eventually(t, time.Minute, "the canary's end", func() bool {
+		st = status(t, conn)
+		return st.Rollout.Progress.Host("fozzie.example.com").State == rollout.Done
+	})
+	if st.Step.Kind != rollout.StepHalted || !strings.Contains(st.Step.Halt.Reason, "the band is late") {
+		t.Fatalf("after the canary ended: %+v", st.Step)
+	}
+	if _, err := c.Do(ctx, "resume", "gonzo", applier.VerbRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitStep(t, conn, rollout.StepPromote)
+	if _, err := c.Do(ctx, "promote", "gonzo", applier.VerbRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitStep(t, conn, rollout.StepComplete)
+	for _, want := range []struct{ typ, text string }{
+		{"apply.halted", "halted by gonzo: the band is late"},
+		{"apply.resumed", "resumed by gonzo"},
+		{"apply.promoted", ""},
+		{"apply.complete", ""},
+	} {
+		bustest.Eventually(t, time.Minute, want.typ, func() bool {
+			evs := events.Of(want.typ, revB)
+			return len(evs) == 1 && strings.Contains(evs[0].Text, want.text)
+		})
+	}
+	if len(f.runs()) != len(hostNames) {
+		t.Errorf("runs: %v", f.runs())
 	}
 }

@@ -180,6 +180,20 @@ func (f *fleet) reply(req protocol.RunRequest) {
 	}
 }
 
+// setAnswer makes answer decide the results of the runs to come.
+func (f *fleet) setAnswer(answer func(req protocol.RunRequest) *protocol.RunResult) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answer = answer
+}
+
+// holdRuns keeps host's runs unanswered until release.
+func (f *fleet) holdRuns(host string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hold[host] = true
+}
+
 // release answers the held runs and stops holding.
 func (f *fleet) release() {
 	f.mu.Lock()

@@ -279,13 +279,24 @@ func (a *Applier) control(ctx context.Context, verb, who string, req VerbRequest
 		return nil, err
 	}
 	a.log.Info().Str("verb", verb).Str("by", who).Str("rollout", r.ID).Msg(msg)
-	what := map[string]string{"halt": "halted", "resume": "resumed", "promote": "promote", "cancel": "cancelled"}[verb]
-	key := fmt.Sprintf("%s:%d:%d", who, r.Progress.Halts, r.Progress.Resumes)
-	if verb != "halt" { // a halt is announced by the step, as any halt
+	// A promote is announced by the step that passes the gate.
+	var what, key, text string
+	switch verb {
+	case "halt":
+		what, key, text = "halted", fmt.Sprintf("halted/%d", r.Progress.Halts), "halted by "+who+": "+r.Progress.Halted.Reason
+	case "resume":
+		what, key, text = "resumed", fmt.Sprintf("resumed/%d", r.Progress.Resumes), "resumed by "+who
+	case "cancel":
+		what, key, text = "cancelled", "cancelled", "cancelled by "+who
+	}
+	if what != "" {
 		a.announce(ctx, r, what, key, protocol.Event{
-			Text: fmt.Sprintf("apply of %s: %s by %s", protocol.Short(r.Target.SHA), what, who),
-			Data: map[string]any{"by": who, "set": req.Set},
+			Text: fmt.Sprintf("apply of %s: %s", protocol.Short(r.Target.SHA), text),
+			Data: map[string]any{"by": who, "reason": req.Reason},
 		})
+		if err := a.save(ctx, r); err != nil { // what was announced
+			a.log.Warn().Err(err).Msg("recording an announcement")
+		}
 	}
 	if err := a.step(ctx); err != nil {
 		a.log.Warn().Err(err).Msg("stepping the rollout")
