@@ -13,17 +13,14 @@ import (
 	"github.com/balcony-dev/balcony/pkg/nooper"
 )
 
-// TestPipeline pushes the sample history to a real bare repository through
-// the installed hook and checks each commit's delta, produced by real
-// Puppet on three agents.
-func TestPipeline(t *testing.T) {
-	t.Parallel()
-	f := newFleet(t, muppets)
-	start := time.Now()
-	motd := f.push(t, 1)
-	seat := f.push(t, 2)
-	merge := f.push(t, 3)
-
+// checkPipeline checks the deltas of the sample history's first three
+// pushes (motd, seat, merge), pushed to a real bare repository through the
+// installed hook and nooped by real Puppet on three agents: each commit's
+// own change, grouped across hosts, with the right diff and source, and
+// what nooper show prints of them. TestApprovals pushes them, and calls
+// it before signing them off.
+func checkPipeline(t *testing.T, f *fleet, start time.Time, motd, seat, merge string) {
+	t.Helper()
 	c := f.waitReady(t, motd)
 	g := onlyGroup(t, c, "File[/etc/balcony/motd-welcome]")
 	if diff := cmp.Diff(muppets, g.Hosts); diff != "" {
