@@ -99,6 +99,9 @@ type Agent struct {
 	// beforeHeartbeatWrite, when set (by tests), is called by each
 	// heartbeat after it read the host record and before it writes it.
 	beforeHeartbeatWrite func()
+	// catchUpFault, when set (by tests), makes a catch-up fail with its
+	// error before it reads RUNS.
+	catchUpFault func() error
 
 	mu   sync.Mutex
 	busy string // the run in progress
@@ -264,14 +267,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-poll.C:
 		case <-retry.C:
 		}
-		if err := a.catchUp(ctx); err != nil && ctx.Err() == nil {
+		err := a.catchUp(ctx)
+		if err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("catching up on runs")
 		}
-		if a.unread() == 0 {
+		if err == nil && a.unread() == 0 {
 			continue
 		}
 		backoff = min(max(2*backoff, 20*time.Millisecond), 2*time.Second)
-		if backoff == 2*time.Second && a.giveUp() {
+		// Only a catch-up that read RUNS and did not find a live run
+		// counts against it: one that failed (a busy server's timeout)
+		// says nothing, and is retried.
+		if err == nil && backoff == 2*time.Second && a.giveUp() {
 			continue // the poll will find them if they ever are stored
 		}
 		retry.Reset(backoff)

@@ -2,8 +2,10 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,5 +170,55 @@ func TestAgentCatchesUpAfterRestart(t *testing.T) {
 		if ev.Type != "run.rejected" || ev.Service != "agent" || ev.Host != host || ev.Data["subject"] != subject || !strings.Contains(reason, want) || ev.Text == "" {
 			t.Errorf("rejected event %d = %+v, want service agent, subject %s and a reason mentioning %q", i, ev, subject, want)
 		}
+	}
+}
+
+// A run stored while the agent cannot read RUNS (its catch-ups fail, as
+// on a busy server's timeouts) is executed as soon as a catch-up succeeds
+// again: a failed catch-up is retried, and never counts as having missed a
+// run (the agent used to wait for its next poll, an hour here).
+func TestRunSurvivesFailingCatchUps(t *testing.T) {
+	const host = "fozzie.example.com"
+	srv := bustest.Start(t)
+	subject, _ := bus.RunSubject(protocol.KindNoop, host)
+	reportSubject, _ := bus.ReportSubject(protocol.KindNoop, host)
+	results := subscribeResults(t, srv, reportSubject)
+	log := newExecLog()
+	a, err := agent.New(context.Background(), bustest.Client(t, srv), agent.Options{
+		Host: host, StateDir: t.TempDir(), Executor: fakeExecutor{host: host, log: log},
+		Heartbeat: time.Hour, Poll: time.Hour, Log: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More failures than the misses after which a live run was given up
+	// (five, once the retries are 2s apart).
+	const fail = 14
+	var mu sync.Mutex
+	failures := 0
+	agent.SetCatchUpFault(a, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures < fail {
+			failures++
+			return errors.New("timeout (injected)")
+		}
+		return nil
+	})
+	publishRun(t, srv, subject, protocol.RunRequest{ID: "r1", Host: host, Revision: "aaa"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+	})
+	eventually(t, time.Minute, "the run executed after the failures", func() bool { return len(results.all()) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if failures != fail {
+		t.Errorf("%d catch-ups failed, want %d", failures, fail)
 	}
 }

@@ -68,6 +68,11 @@ func (a *Agent) catchUp(ctx context.Context) error {
 // and permissions can limit to the host's own runs, where a direct get's
 // subject is in the request body, out of their reach.
 func (a *Agent) nextRun(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+	if a.catchUpFault != nil {
+		if err := a.catchUpFault(); err != nil {
+			return nil, err
+		}
+	}
 	subject, err := bus.HostRunsSubject(a.opts.Host)
 	if err != nil {
 		return nil, err
