@@ -260,7 +260,6 @@ func (r *applyRig) readFile(t *testing.T, host, rel string) string {
 // noops and applies); a failing canary halting the next with nothing
 // applied elsewhere.
 func TestApplyRollout(t *testing.T) {
-	t.Parallel()
 	r := newApplyRig(t)
 	f := r.f
 	base := strings.TrimSpace(run(t, f.work, "git", "rev-parse", "HEAD"))

@@ -35,7 +35,6 @@ func (f *fleet) startApprover(t *testing.T) {
 // CLI; a re-noop that changes a group's content makes its approval lapse,
 // one that leaves it identical keeps it.
 func TestApprovals(t *testing.T) {
-	t.Parallel()
 	f := newFleet(t, muppets)
 	approvals := watchEvents(t, f.conn, "balcony.event.approval.>")
 	f.startApprover(t)

@@ -34,7 +34,6 @@ import (
 // nooped and announced once, every host ran each noop asked of it once,
 // and the approval stands.
 func TestAttacks(t *testing.T) {
-	t.Parallel()
 	fozzie, statler := "fozzie.example.com", "statler.example.com"
 	f := newFleetOn(t, []string{fozzie, statler}, newSecuredBus(t, "kermit", "statler"))
 	evs := watchEvents(t, f.watcher, "balcony.event.>")

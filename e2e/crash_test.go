@@ -19,7 +19,6 @@ import (
 // noop, restarts it, and checks that the noop completes and is counted
 // once.
 func TestAgentKilledMidNoop(t *testing.T) {
-	t.Parallel()
 	host := "fozzie.example.com"
 	f := newFleet(t, []string{host})
 	ctx := context.Background()
@@ -83,7 +82,6 @@ func TestAgentKilledMidNoop(t *testing.T) {
 // bus) with SIGKILL while hosts are answering, restarts it, and checks that
 // the collection completes.
 func TestNooperKilledMidCollection(t *testing.T) {
-	t.Parallel()
 	f := newFleet(t, muppets)
 	started := watchEvents(t, f.conn, "balcony.event.noop.started")
 	sha := f.push(t, 1)
@@ -136,7 +134,6 @@ func countReports(t *testing.T, f *fleet, host, runID string) int {
 // at once and the hook says the commits will be published later; the next
 // push publishes them too, and both commits are nooped.
 func TestPushWhileBusDown(t *testing.T) {
-	t.Parallel()
 	f := newFleet(t, []string{"statler.example.com"})
 	f.nooper.stop()
 
