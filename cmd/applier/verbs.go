@@ -30,56 +30,49 @@ func client(cmd *cobra.Command, o *options) (applier.Client, func(), context.Con
 }
 
 func statusCmd(o *options) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the rollout: its target, each set's hosts by state, why it halted or waits",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, done, ctx, err := client(cmd, o)
-			if err != nil {
-				return err
-			}
-			defer done()
+	return showCmd(o, "status", "Show the rollout: its target, each set's hosts by state, why it halted or waits",
+		func(ctx context.Context, c applier.Client) (any, string, error) {
 			st, err := c.Status(ctx)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
-			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			fmt.Print(applier.StatusText(st))
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+			return st, applier.StatusText(st), nil
+		})
 }
 
 func planCmd(o *options) *cobra.Command {
+	return showCmd(o, "plan", "Show what would be applied now, where and in which order, without doing it",
+		func(ctx context.Context, c applier.Client) (any, string, error) {
+			p, err := c.Plan(ctx)
+			if err != nil {
+				return nil, "", err
+			}
+			return p, applier.PlanText(p), nil
+		})
+}
+
+// showCmd is a verb that reads something and prints it, as text or, with
+// --json, as JSON.
+func showCmd(o *options, use, short string, get func(context.Context, applier.Client) (any, string, error)) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "plan",
-		Short: "Show what would be applied now, where and in which order, without doing it",
-		Args:  cobra.NoArgs,
+		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, done, ctx, err := client(cmd, o)
 			if err != nil {
 				return err
 			}
 			defer done()
-			p, err := c.Plan(ctx)
+			v, text, err := get(ctx, c)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(p)
+				return enc.Encode(v)
 			}
-			fmt.Print(applier.PlanText(p))
+			fmt.Print(text)
 			return nil
 		},
 	}

@@ -2,12 +2,8 @@ package applier
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/owners"
@@ -40,21 +36,5 @@ func (c Client) Do(ctx context.Context, verb, identity string, req VerbRequest) 
 }
 
 func (c Client) call(ctx context.Context, subject string, req, reply any) error {
-	data, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg, err = bus.Request(ctx, c.NC, msg)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("no applier is running (nobody answers %s)", subject)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", subject, err)
-	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		return fmt.Errorf("applier: %s", msg.Header.Get(micro.ErrorHeader))
-	}
-	return json.Unmarshal(msg.Data, reply)
+	return bus.CallJSON(ctx, c.NC, "applier", subject, req, reply)
 }

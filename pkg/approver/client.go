@@ -2,13 +2,11 @@ package approver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/owners"
@@ -85,24 +83,10 @@ func (c Client) Revoke(ctx context.Context, rev, identity string) (*ChangeReply,
 }
 
 func (c Client) call(ctx context.Context, subject string, req, reply any) error {
-	data, err := json.Marshal(req)
-	if err != nil {
-		return err
+	err := bus.CallJSON(ctx, c.NC, "approver", subject, req, reply)
+	var se *bus.ServiceError
+	if errors.As(err, &se) && se.Code == "404" {
+		return fmt.Errorf("approver: %w: %s", ErrNoRecord, se.Description)
 	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg, err = bus.Request(ctx, c.NC, msg)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("no approver is running (nobody answers %s)", subject)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", subject, err)
-	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		if code == "404" {
-			return fmt.Errorf("approver: %w: %s", ErrNoRecord, msg.Header.Get(micro.ErrorHeader))
-		}
-		return fmt.Errorf("approver: %s", msg.Header.Get(micro.ErrorHeader))
-	}
-	return json.Unmarshal(msg.Data, reply)
+	return err
 }

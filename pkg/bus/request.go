@@ -2,12 +2,14 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 )
 
 // A request its sender may not publish is never answered: the server only
@@ -68,4 +70,38 @@ func denied(nc *nats.Conn, err error) {
 			p.cancel(fmt.Errorf("not allowed to publish on %s: %w", p.subject, err))
 		}
 	}
+}
+
+// ServiceError is the error a micro service answered a request with.
+type ServiceError struct {
+	// Service names the service for the message ("approver").
+	Service string
+	// Code is the micro service's error code (400, 404, 500...).
+	Code        string
+	Description string
+}
+
+func (e *ServiceError) Error() string { return e.Service + ": " + e.Description }
+
+// CallJSON sends req, encoded as JSON, to the micro-service endpoint
+// subject of service and decodes its JSON answer into reply. No service
+// listening is an error that says so; an error answer is a *ServiceError.
+func CallJSON(ctx context.Context, nc *nats.Conn, service, subject string, req, reply any) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg, err = Request(ctx, nc, msg)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("no %s is running (nobody answers %s)", service, subject)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", subject, err)
+	}
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		return &ServiceError{Service: service, Code: code, Description: msg.Header.Get(micro.ErrorHeader)}
+	}
+	return json.Unmarshal(msg.Data, reply)
 }

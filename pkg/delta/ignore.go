@@ -87,6 +87,22 @@ func (ig *ignorer) remove(rs []report.Resource, removed func(*rule, *report.Reso
 	return out
 }
 
+// IgnoreMatcher tells which resources a list of IgnoredResource rules
+// ignores, matching exactly as the delta does (the type exactly, the title
+// as an anchored regular expression, an invalid one literally): what else
+// compares reports (reconciliation) ignores the same resources.
+type IgnoreMatcher struct{ ig *ignorer }
+
+// NewIgnoreMatcher compiles rs.
+func NewIgnoreMatcher(rs []IgnoredResource) IgnoreMatcher {
+	return IgnoreMatcher{ig: newIgnorer(rs)}
+}
+
+// Ignores tells whether a rule ignores r.
+func (m IgnoreMatcher) Ignores(r *report.Resource) bool {
+	return m.ig.match(r) != nil
+}
+
 func (ig *ignorer) match(r *report.Resource) *rule {
 	for i := range ig.rules {
 		if ig.rules[i].Type == r.Type && ig.rules[i].title.MatchString(r.Title) {

@@ -1,8 +1,9 @@
 package reconcile
 
 import (
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/report"
@@ -77,7 +78,7 @@ func compareResource(n, a *report.Resource) (unapproved, missing []Finding) {
 		unapproved = append(unapproved, f)
 	}
 	arefresh := applyRefreshes(a)
-	for _, cb := range sortedKeys(arefresh) {
+	for _, cb := range slices.Sorted(maps.Keys(arefresh)) {
 		if !nrefresh[cb] {
 			unapproved = append(unapproved, Finding{Resource: a.ID, Refresh: cb, Why: WhyRefresh})
 		}
@@ -92,7 +93,7 @@ func compareResource(n, a *report.Resource) (unapproved, missing []Finding) {
 		missing = append(missing, Finding{Resource: n.ID, Property: ne.Property, Reviewed: change(ne, n, ncarrier), Why: WhyNotApplied})
 	}
 	if !a.Failed {
-		for _, cb := range sortedKeys(nrefresh) {
+		for _, cb := range slices.Sorted(maps.Keys(nrefresh)) {
 			if !arefresh[cb] {
 				missing = append(missing, Finding{Resource: n.ID, Refresh: cb, Why: WhyNotRefresh})
 			}
@@ -202,13 +203,4 @@ func change(e *report.Event, r *report.Resource, carrier string) *Change {
 		c.Diff = delta.TrimDiff(r.Diff, diffContext)
 	}
 	return c
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

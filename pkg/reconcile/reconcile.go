@@ -10,7 +10,6 @@
 package reconcile
 
 import (
-	"regexp"
 	"sort"
 
 	"github.com/balcony-dev/balcony/pkg/delta"
@@ -132,7 +131,7 @@ func Compare(reviewed, applied *report.Report, opts Options) Result {
 	if reviewed != nil {
 		noop = reviewed.Resources
 	}
-	ign := newIgnorer(opts.Ignored)
+	ign := delta.NewIgnoreMatcher(opts.Ignored)
 	ignored := map[string]bool{}
 	byID := make(map[string]*report.Resource, len(noop))
 	for i := range noop {
@@ -146,7 +145,7 @@ func Compare(reviewed, applied *report.Report, opts Options) Result {
 			res.Failed = append(res.Failed, a.ID)
 		}
 		un, miss := compareResource(byID[a.ID], a)
-		if ign.match(a) && len(un)+len(miss) > 0 {
+		if ign.Ignores(a) && len(un)+len(miss) > 0 {
 			ignored[a.ID] = true
 			continue
 		}
@@ -159,7 +158,7 @@ func Compare(reviewed, applied *report.Report, opts Options) Result {
 			continue
 		}
 		miss := missingAll(n)
-		if ign.match(n) && len(miss) > 0 {
+		if ign.Ignores(n) && len(miss) > 0 {
 			ignored[n.ID] = true
 			continue
 		}
@@ -185,36 +184,4 @@ func sortFindings(fs []Finding) {
 		}
 		return fs[i].Refresh < fs[j].Refresh
 	})
-}
-
-// ignorer matches delta.IgnoredResource rules as the delta does: the type
-// exactly, the title as an anchored regular expression, an invalid one
-// literally (delta.Options.Validate reports those).
-type ignorer []struct {
-	typ   string
-	title *regexp.Regexp
-}
-
-func newIgnorer(rules []delta.IgnoredResource) ignorer {
-	out := make(ignorer, 0, len(rules))
-	for _, r := range rules {
-		re, err := regexp.Compile(`^(?:` + r.Title + `)$`)
-		if err != nil {
-			re = regexp.MustCompile(`^` + regexp.QuoteMeta(r.Title) + `$`)
-		}
-		out = append(out, struct {
-			typ   string
-			title *regexp.Regexp
-		}{r.Type, re})
-	}
-	return out
-}
-
-func (ig ignorer) match(r *report.Resource) bool {
-	for _, rule := range ig {
-		if rule.typ == r.Type && rule.title.MatchString(r.Title) {
-			return true
-		}
-	}
-	return false
 }
