@@ -151,6 +151,8 @@ func (f *fleet) startAgent(t *testing.T, host string) {
 	f.agents[host] = start(t, f.dir, "agent-"+name, slices.Concat([]string{"agent"}, f.busArgs(credentials.Agent, host), []string{"--host", host,
 		"--state-dir", filepath.Join(f.dir, "hosts", name, "state"), "--root", f.root(host),
 		"--repo", f.bare, "--heartbeat", "2s", "--poll", "5s",
+		// Not under nice: beside the unit tests, niced Puppet runs starved.
+		"--nice=false",
 		"--puppet-disabled-lock", f.puppetDisabledLock(host)})...)
 }
 

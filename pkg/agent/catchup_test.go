@@ -191,9 +191,8 @@ func TestRunSurvivesFailingCatchUps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// More failures than the misses after which a live run was given up
-	// (five, once the retries are 2s apart).
-	const fail = 14
+	// One failure was enough for the run to wait for the next poll.
+	const fail = 3
 	var mu sync.Mutex
 	failures := 0
 	agent.SetCatchUpFault(a, func() error {
