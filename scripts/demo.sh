@@ -93,10 +93,6 @@ say "statler approves his seat through the CLI"
 "$bin/approver" approve --nats-url "$url" --as statler "$seat"
 "$bin/approver" status --nats-url "$url" "$seat"
 
-say "recording what the hosts run now (the initial commit) as their last applied revision"
-initial=$(git -C "$demo/work" rev-list --max-parents=0 HEAD)
-"$bin/applier" baseline --nats-url "$url" --as gonzo "$initial"
-
 say "gonzo, an admin, approves the other two commits"
 "$bin/approver" approve --nats-url "$url" --as gonzo "${shas[0]}"
 "$bin/approver" approve --nats-url "$url" --as gonzo "${shas[2]}"
@@ -116,6 +112,10 @@ YAML
 pids+=($!)
 for _ in $(seq 100); do grep -q "applier started" "$demo/logs/applier.log" && break; sleep 0.2; done
 grep -q "applier started" "$demo/logs/applier.log" || { cat "$demo/logs/applier.log"; exit 1; }
+
+say "recording what the hosts run now (the initial commit) as their last applied revision"
+initial=$(git -C "$demo/work" rev-list --max-parents=0 HEAD)
+"$bin/applier" baseline --nats-url "$url" --as gonzo "$initial"
 
 # wait_for <text>: print the rollout whenever it changes until its status says text.
 wait_for() {
