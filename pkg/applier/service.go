@@ -187,8 +187,8 @@ func (a *Applier) addService(ctx context.Context) (micro.Service, error) {
 			var args VerbRequest
 			var err error
 			if identified {
-				who = owners.Normalize(req.Subject()[strings.LastIndex(req.Subject(), ".")+1:])
-				if verr := owners.ValidLogin(who); verr != nil {
+				var verr error
+				if who, verr = owners.SubjectLogin(req.Subject()); verr != nil {
 					err = fmt.Errorf("%w: the identity of the subject: %w", bus.ErrMalformed, verr)
 				}
 			}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -125,10 +124,8 @@ func (a *Approver) addService(ctx context.Context) (micro.Service, error) {
 			var reply any
 			var err error
 			if identified {
-				// NATS delivers a literal "*" or ">" in the last token
-				// to the wildcard subscription: never an approver.
-				identity = owners.Normalize(req.Subject()[strings.LastIndex(req.Subject(), ".")+1:])
-				if verr := owners.ValidLogin(identity); verr != nil {
+				var verr error
+				if identity, verr = owners.SubjectLogin(req.Subject()); verr != nil {
 					err = fmt.Errorf("%w: the identity of the subject: %w", bus.ErrMalformed, verr)
 				}
 			}

@@ -45,6 +45,19 @@ func ValidLogin(name string) error {
 
 // normalizeAll normalises names, dropping empty ones and duplicates, and
 // sorts them.
+// SubjectLogin is the login a service request speaks as: the last token
+// of its subject (balcony.<service>.<verb>.<login>), normalized, so that
+// NATS permissions on the subject decide who may speak for whom. A token
+// that is no valid login (NATS delivers a literal "*" or ">" to a wildcard
+// subscription) is an error wrapping ErrInvalidLogin.
+func SubjectLogin(subject string) (string, error) {
+	login := Normalize(subject[strings.LastIndex(subject, ".")+1:])
+	if err := ValidLogin(login); err != nil {
+		return "", err
+	}
+	return login, nil
+}
+
 func normalizeAll(names []string) []string {
 	set := map[string]bool{}
 	for _, n := range names {

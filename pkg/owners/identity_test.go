@@ -48,3 +48,18 @@ func TestValidLogin(t *testing.T) {
 		}
 	}
 }
+
+func TestSubjectLogin(t *testing.T) {
+	for subject, want := range map[string]string{
+		"balcony.approver.approve.Gonzo": "gonzo",
+		"balcony.applier.halt.statler":   "statler",
+		"balcony.applier.halt.*":         "",
+		"balcony.applier.halt.>":         "",
+		"balcony.applier.halt.-x":        "",
+	} {
+		got, err := SubjectLogin(subject)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("SubjectLogin(%q) = %q, %v; want %q", subject, got, err, want)
+		}
+	}
+}
