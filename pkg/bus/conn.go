@@ -178,7 +178,10 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", RedactURL(url), err)
 	}
 	c.NC = nc
-	js, err := jetstream.New(nc)
+	// An asynchronous publish (PublishAll) whose ack never comes, as when
+	// a cluster node dies with it, fails after this instead of waiting
+	// forever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(AckTimeout))
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,6 +68,11 @@ type Durable struct {
 	// MaxAckPending is how many messages may be in flight; 1 keeps them
 	// in order.
 	MaxAckPending int
+	// Workers is how many messages are handled at once, each on its own
+	// goroutine (at most MaxAckPending); 0 or 1 handles them one at a
+	// time, in order. A handler whose work is mostly waiting on the
+	// server (a store write) keeps up with a fleet only with several.
+	Workers int
 }
 
 // Consume creates or updates the durable consumer d and delivers its
@@ -85,9 +91,55 @@ func (c *Conn) Consume(ctx context.Context, service string, d Durable, h Handler
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", d.Name, d.Stream, err)
 	}
-	cc, err := cons.Consume(c.Deliver(ctx, service, h))
+	deliver := c.Deliver(ctx, service, h)
+	workers := min(d.Workers, max(d.MaxAckPending, 1))
+	if workers <= 1 {
+		cc, err := cons.Consume(deliver)
+		if err != nil {
+			return nil, fmt.Errorf("consume %s on %s: %w", d.Name, d.Stream, err)
+		}
+		return cc, nil
+	}
+	p := &pool{msgs: make(chan jetstream.Msg), done: make(chan struct{})}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case p.msgs <- m:
+		case <-p.done: // stopping: left unacknowledged, so redelivered
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("consume %s on %s: %w", d.Name, d.Stream, err)
 	}
-	return cc, nil
+	p.ConsumeContext = cc
+	for range workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for {
+				select {
+				case m := <-p.msgs:
+					deliver(m)
+				case <-p.done:
+					return
+				}
+			}
+		}()
+	}
+	return p, nil
+}
+
+// pool is a consumption whose messages several goroutines handle. Stop
+// returns once they are all done.
+type pool struct {
+	jetstream.ConsumeContext
+	msgs chan jetstream.Msg
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+func (p *pool) Stop() {
+	p.ConsumeContext.Stop()
+	p.once.Do(func() { close(p.done) })
+	p.wg.Wait()
 }

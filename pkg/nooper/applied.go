@@ -249,6 +249,12 @@ func (n *Nooper) renoopHosts(ctx context.Context, sha string, hosts map[string]a
 		if c, err = n.store.collection(ctx, sha); err != nil {
 			return err
 		}
+		if err = n.store.withNeeds(ctx, c); err != nil {
+			return err
+		}
+		// Which of its needs were answered is not stored: the
+		// reports say.
+		n.recheck[sha] = true
 	}
 	stale := c.behind(hosts)
 	if len(stale) == 0 {
@@ -264,6 +270,13 @@ func (n *Nooper) renoopHosts(ctx context.Context, sha string, hosts map[string]a
 	sort.Strings(names)
 	restart := c.State != StateCollecting
 	c.RunTag = "r" + nuid.Next()
+	// The runs asked so far are stored under the new tag: their ids no
+	// longer follow from it (FirstDeadline).
+	for _, need := range c.Needs {
+		if need.Attempts > 0 {
+			c.dirty(need.Host)
+		}
+	}
 	c.Deadline = later(c.Deadline, now.Add(n.opts.CollectionTimeout))
 	if restart {
 		c.Generation++
@@ -332,6 +345,9 @@ func (n *Nooper) refreshHost(ctx context.Context, c *Collection, host string, m 
 	if m.rev != "" && c.need(host, m.rev) == nil {
 		c.Needs = append(c.Needs, Need{Host: host, Revision: m.rev})
 	}
+	// Its reports taken since the apply count: looked for first.
+	c.looked = false
+	c.dirty(host)
 	return nil
 }
 

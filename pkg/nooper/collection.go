@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,12 +52,24 @@ type Collection struct {
 	// left out): the host's reports taken before it are stale, never
 	// used here, and a later apply re-noops the host (applied.go).
 	AppliedAt map[string]time.Time `msgpack:"applied_at" json:"applied_at,omitempty"`
-	Needs     []Need               `msgpack:"needs" json:"needs"`
+	// Needs are the reports the collection waits for, per host and
+	// revision. They are stored per host in the noop_needs bucket, not in
+	// the record (which would grow with the fleet and be rewritten on
+	// every run): reading a collection with its needs (Load) fills them
+	// in. Records stored before that kept them here.
+	Needs []Need `msgpack:"needs" json:"needs,omitempty"`
 	// index finds a need by host and revision; rebuilt when Needs grows.
 	index    map[needKey]int
 	Started  time.Time `msgpack:"started" json:"started"`
 	Deadline time.Time `msgpack:"deadline" json:"deadline"`
 	Finished time.Time `msgpack:"finished" json:"finished,omitempty"`
+	// FirstDeadline is the deadline of the first runs of the needs begin
+	// gave the hosts (the commit, its parent, the last applied
+	// revision), once they are asked. Those runs are not stored per host:
+	// their ids follow from RunTag, and a restarted nooper takes them as
+	// asked (withNeeds). Only what differs (a run asked again, adopted,
+	// a baseline extended, a host not asked) is (noop_needs).
+	FirstDeadline time.Time `msgpack:"first_deadline" json:"first_deadline,omitempty"`
 	// Generation counts re-noops.
 	Generation int `msgpack:"generation" json:"generation"`
 	// RunTag is unique to each collection and each re-noop and ends its
@@ -81,6 +95,64 @@ type Collection struct {
 	// for Result: a failed save of Announced is retried without
 	// announcing again.
 	announcedID string
+	// starting is set while begin stores the record: steps wait.
+	starting bool
+	// looked is set once the needs never asked were looked for among
+	// the stored reports (lookUp).
+	looked bool
+	// unstored are the hosts whose needs changed since they were stored.
+	unstored map[string]bool
+}
+
+// header is a copy of c's record without its needs, for storing or
+// reading outside the lock.
+func (c *Collection) header() *Collection {
+	h := *c
+	h.Needs, h.index, h.unstored = nil, nil, nil
+	h.Hosts, h.Chain = slices.Clone(c.Hosts), slices.Clone(c.Chain)
+	h.LastApplied, h.AppliedAt = maps.Clone(c.LastApplied), maps.Clone(c.AppliedAt)
+	return &h
+}
+
+// dirty marks host's needs as changed since they were stored.
+func (c *Collection) dirty(host string) {
+	if c.unstored == nil {
+		c.unstored = map[string]bool{}
+	}
+	c.unstored[host] = true
+}
+
+// takeDirty returns the needs of the hosts marked dirty, to store, and
+// clears the marks.
+func (c *Collection) takeDirty() []hostNeeds {
+	if len(c.unstored) == 0 {
+		return nil
+	}
+	byHost := make(map[string][]Need, len(c.unstored))
+	for _, need := range c.Needs {
+		if c.unstored[need.Host] {
+			byHost[need.Host] = append(byHost[need.Host], need)
+		}
+	}
+	out := make([]hostNeeds, 0, len(c.unstored))
+	for host := range c.unstored {
+		out = append(out, hostNeeds{sha: c.Commit.SHA, host: host, stored: storedNeeds{RunTag: c.RunTag, Needs: byHost[host]}})
+	}
+	clear(c.unstored)
+	return out
+}
+
+// defaultNeeds are the needs begin gives host: the commit, its first
+// parent, and the host's last applied revision.
+func (c *Collection) defaultNeeds(host string) []Need {
+	needs := []Need{{Host: host, Revision: c.Commit.SHA}}
+	if p := c.Parent(); p != "" {
+		needs = append(needs, Need{Host: host, Revision: p})
+	}
+	if rev := c.LastApplied[host]; rev != "" && rev != c.Commit.SHA && rev != c.Parent() {
+		needs = append(needs, Need{Host: host, Revision: rev})
+	}
+	return needs
 }
 
 // Need is one report the collection waits for (the shared run
@@ -156,6 +228,7 @@ const ResultsBucket = "noop_results"
 // store reads and writes collections and reports.
 type store struct {
 	noops   jetstream.KeyValue
+	needs   jetstream.KeyValue
 	reports jetstream.KeyValue
 	commits jetstream.KeyValue
 	hosts   jetstream.KeyValue
@@ -167,7 +240,7 @@ type store struct {
 
 func openStore(ctx context.Context, js jetstream.JetStream) (*store, error) {
 	s := store{limit: bus.PayloadLimitOf(js.Conn().MaxPayload()), results: objects{js: js}}
-	for name, kv := range map[string]*jetstream.KeyValue{"noops": &s.noops, "reports": &s.reports, "commits": &s.commits, "hosts": &s.hosts} {
+	for name, kv := range map[string]*jetstream.KeyValue{"noops": &s.noops, NeedsBucket: &s.needs, "reports": &s.reports, "commits": &s.commits, "hosts": &s.hosts} {
 		b, err := js.KeyValue(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", name, err)
@@ -217,19 +290,63 @@ func (s *store) record(ctx context.Context, sha string) (*Collection, error) {
 
 // saveCollection stores c in the noops bucket; its result goes to the
 // object store when the record would not fit in a value (large.go).
+//
+// The record leaves the needs out: they are stored per host (saveNeeds).
 func (s *store) saveCollection(ctx context.Context, c *Collection) error {
-	c.Schema = protocol.SchemaVersion
+	rec := c
+	if len(c.Needs) > 0 {
+		rec = c.header()
+	}
+	rec.Schema = protocol.SchemaVersion
 	old := c.ResultObject
-	data, err := s.encode(ctx, c)
+	data, err := s.encode(ctx, rec)
 	if err != nil {
 		return fmt.Errorf("save noop of %s: %w", c.Commit.SHA, err)
 	}
 	if _, err := s.noops.Put(ctx, c.Commit.SHA, data); err != nil {
-		c.ResultObject = old
 		return fmt.Errorf("save noop of %s: %w", c.Commit.SHA, err)
 	}
+	c.ResultObject = rec.ResultObject
 	s.dropResult(ctx, old, c.ResultObject)
 	return nil
+}
+
+// withNeeds fills in c's needs: each host's stored needs of c's run tag,
+// or those begin gave it when none are (a host never asked, its reports
+// reused, or asked before a re-noop). A record stored with its needs
+// keeps them.
+func (s *store) withNeeds(ctx context.Context, c *Collection) error {
+	if len(c.Needs) > 0 {
+		return nil
+	}
+	stored, err := s.loadNeeds(ctx, c.Commit.SHA)
+	if err != nil {
+		return err
+	}
+	for _, host := range c.Hosts {
+		if st, ok := stored[host]; ok && st.RunTag == c.RunTag && len(st.Needs) > 0 {
+			c.Needs = append(c.Needs, st.Needs...)
+			continue
+		}
+		for _, need := range c.defaultNeeds(host) {
+			if !c.FirstDeadline.IsZero() {
+				id := runs.RunID(protocol.KindNoop, need.Revision, host, 1, c.RunTag)
+				need.RunID, need.Runs, need.Attempts, need.Deadline = id, []string{id}, 1, c.FirstDeadline
+			}
+			c.Needs = append(c.Needs, need)
+		}
+	}
+	c.index = nil
+	return nil
+}
+
+// firstAsk tells whether the run req of host's need is the first of a
+// need begin gave it, whose record is FirstDeadline.
+func (c *Collection) firstAsk(req protocol.RunRequest) bool {
+	if req.Kind != protocol.KindNoop || req.ID != runs.RunID(req.Kind, req.Revision, req.Host, 1, c.RunTag) {
+		return false
+	}
+	return slices.ContainsFunc(c.defaultNeeds(req.Host), func(n Need) bool { return n.Revision == req.Revision })
 }
 
 // collecting lists the commits whose collection is not finished, or
@@ -248,6 +365,9 @@ func (s *store) collecting(ctx context.Context, log zerolog.Logger) ([]*Collecti
 		c, err := s.record(ctx, k)
 		if err == nil && (c.State == StateCollecting || c.State == StateReady && !c.Announced) {
 			c, err = s.collection(ctx, k)
+			if err == nil {
+				err = s.withNeeds(ctx, c)
+			}
 			if err == nil {
 				out = append(out, c)
 			}
@@ -350,23 +470,16 @@ func (s *store) saveCommit(ctx context.Context, c protocol.Commit) error {
 	return err
 }
 
-// liveHosts lists the registered hosts and their last applied revisions.
+// liveHosts lists the registered hosts and their last applied revisions,
+// read with one watch of the hosts bucket.
 func (s *store) liveHosts(ctx context.Context) ([]protocol.HostInfo, error) {
-	keys, err := s.hosts.ListKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var hosts []protocol.HostInfo
-	for k := range keys.Keys() {
-		e, err := s.hosts.Get(ctx, k)
-		if err != nil {
-			continue // expired between list and get
-		}
+	err := each(ctx, s.hosts, ">", func(key string, value []byte) error {
 		var h protocol.HostInfo
-		if err := bus.Unmarshal(e.Value(), &h); err != nil || bus.ValidHost(h.Host) != nil {
-			continue
+		if bus.Unmarshal(value, &h) == nil && bus.ValidHost(h.Host) == nil && h.Host == key {
+			hosts = append(hosts, h)
 		}
-		hosts = append(hosts, h)
-	}
-	return hosts, nil
+		return nil
+	})
+	return hosts, err
 }

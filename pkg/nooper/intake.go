@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sort"
 	"time"
@@ -185,20 +186,21 @@ func (n *Nooper) start(ctx context.Context, ev protocol.CommitEvent, c protocol.
 	// published ahead of a push cannot take the place (or the message id)
 	// of the answer to a run asked later.
 	col := &Collection{Repo: ev.Repo, Branch: ev.Branch, Commit: c, RunTag: "r" + nuid.Next()}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.begin(ctx, col, hosts)
+	return n.begin(ctx, col, hosts, nil)
 }
 
 // begin (re)starts the collection of col on hosts: every host is asked
-// for the commit, its first parent and its last applied revision. n.mu
-// must be held.
-func (n *Nooper) begin(ctx context.Context, col *Collection, hosts []protocol.HostInfo) error {
+// for the commit, its first parent and its last applied revision. col is
+// not active yet: it is prepared without the lock, made active under it
+// once check (when set) allows it, and stored without it; steps leave it
+// alone until it is stored.
+func (n *Nooper) begin(ctx context.Context, col *Collection, hosts []protocol.HostInfo, check func() error) error {
 	now := n.opts.Now().UTC()
 	c := col.Commit
 	col.State, col.Started, col.Deadline = StateCollecting, now, now.Add(n.opts.CollectionTimeout)
 	col.Finished, col.Hosts, col.Needs, col.Chain, col.index = time.Time{}, nil, nil, nil, nil
 	col.LastApplied, col.AppliedAt = map[string]string{}, map[string]time.Time{}
+	col.looked, col.unstored, col.FirstDeadline = false, nil, time.Time{}
 	if p := col.Parent(); p != "" {
 		col.Chain = []string{p}
 	}
@@ -212,25 +214,37 @@ func (n *Nooper) begin(ctx context.Context, col *Collection, hosts []protocol.Ho
 			// by timing out MaxAttempts times.
 			n.log.Info().Str("host", h.Host).Time("seen", h.Seen).Msg("host has no recent heartbeat; not asking it")
 			col.Needs = append(col.Needs, Need{Host: h.Host, Revision: c.SHA, Attempts: n.opts.MaxAttempts, Deadline: now})
+			col.dirty(h.Host)
 			continue
-		}
-		col.Needs = append(col.Needs, Need{Host: h.Host, Revision: c.SHA})
-		if p := col.Parent(); p != "" {
-			col.Needs = append(col.Needs, Need{Host: h.Host, Revision: p})
 		}
 		if h.LastApplied != "" && h.LastApplied != c.SHA {
 			col.LastApplied[h.Host] = h.LastApplied
-			if col.need(h.Host, h.LastApplied) == nil {
-				col.Needs = append(col.Needs, Need{Host: h.Host, Revision: h.LastApplied})
-			}
 		}
+		col.Needs = append(col.Needs, col.defaultNeeds(h.Host)...)
 	}
 	sort.Strings(col.Hosts)
-	if err := n.store.saveCollection(ctx, col); err != nil {
-		return err
+	col.starting = true
+	n.mu.Lock()
+	if check != nil {
+		if err := check(); err != nil {
+			n.mu.Unlock()
+			return err
+		}
 	}
 	n.active[c.SHA] = col
 	delete(n.lastProgress, c.SHA)
+	rec := col.header()
+	n.mu.Unlock()
+	err := n.store.saveCollection(ctx, rec)
+	n.mu.Lock()
+	col.starting = false
+	if err != nil {
+		delete(n.active, c.SHA)
+	}
+	n.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	text := fmt.Sprintf("nooping %s %q on %d hosts", protocol.Short(c.SHA), c.Subject, len(col.Hosts))
 	if col.Generation > 0 {
 		text = "re-" + text
@@ -259,26 +273,36 @@ func (n *Nooper) Renoop(ctx context.Context, rev string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("list hosts: %w", err)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if _, busy := n.active[sha]; busy {
-		return "", fmt.Errorf("%w: %s", ErrCollecting, sha)
-	}
 	revs := append([]string{sha}, col.Chain...)
 	// Forgetting reports another running noop still needs would change
-	// its delta under it.
-	for other, c := range n.active {
-		for _, need := range c.Needs {
-			if slices.Contains(revs, need.Revision) {
-				return "", fmt.Errorf("%w: the noop of %s, still running, uses %s", ErrCollecting, protocol.Short(other), protocol.Short(need.Revision))
+	// its delta under it. Checked before the reports are forgotten, and
+	// again before the re-noop starts.
+	free := func() error {
+		if _, busy := n.active[sha]; busy {
+			return fmt.Errorf("%w: %s", ErrCollecting, sha)
+		}
+		for other, c := range n.active {
+			for _, need := range c.Needs {
+				if slices.Contains(revs, need.Revision) {
+					return fmt.Errorf("%w: the noop of %s, still running, uses %s", ErrCollecting, protocol.Short(other), protocol.Short(need.Revision))
+				}
+			}
+		}
+		return nil
+	}
+	n.mu.Lock()
+	err = free()
+	if err == nil {
+		// Late answers to runs of earlier noops would stand for the new ones.
+		for id, a := range n.recent {
+			if slices.Contains(revs, a.rev) {
+				delete(n.recent, id)
 			}
 		}
 	}
-	// Late answers to runs of earlier noops would stand for the new ones.
-	for id, a := range n.recent {
-		if slices.Contains(revs, a.rev) {
-			delete(n.recent, id)
-		}
+	n.mu.Unlock()
+	if err != nil {
+		return "", err
 	}
 	for _, h := range hosts {
 		for _, r := range revs {
@@ -290,7 +314,7 @@ func (n *Nooper) Renoop(ctx context.Context, rev string) (string, error) {
 	col.Generation++
 	col.RunTag = "r" + nuid.Next()
 	n.log.Info().Str("commit", sha).Int("generation", col.Generation).Msg("re-noop")
-	if err := n.begin(ctx, col, hosts); err != nil {
+	if err := n.begin(ctx, col, hosts, free); err != nil {
 		return "", err
 	}
 	signal(n.wake)
@@ -342,7 +366,12 @@ func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 // keepReport stores r unless the host's stored report of the revision is
 // newer (by the host's own clock): a late answer to an earlier run never
 // replaces what the host showed since, an apply's effects included.
+// Reports are taken in by several workers: two answers for one host and
+// revision are kept one after the other.
 func (n *Nooper) keepReport(ctx context.Context, r *protocol.RunResult) error {
+	mu := &n.keeping[keepStripe(reportKey(r.Revision, r.Host))]
+	mu.Lock()
+	defer mu.Unlock()
 	old, err := n.store.report(ctx, r.Revision, r.Host)
 	if err != nil {
 		return err
@@ -394,6 +423,15 @@ func (n *Nooper) rememberRuns(c *Collection) {
 			n.recent[id] = askedRun{host: need.Host, rev: need.Revision, until: need.Deadline.Add(n.opts.RunTimeout)}
 		}
 	}
+}
+
+// keepStripes is how many locks keepReport spreads report keys over.
+const keepStripes = 64
+
+func keepStripe(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % keepStripes)
 }
 
 func signal(ch chan struct{}) {

@@ -87,12 +87,18 @@ type Nooper struct {
 	// recent are the runs of collections finished lately, by run id,
 	// whose late answers are still stored.
 	recent map[string]askedRun
+	// parents caches the first parents baseline extensions read from
+	// the repository, outside the lock.
+	parents map[string]string
 
 	// live is each active collection's progress as of the last step,
 	// for the show service: under its own lock, so that a request never
 	// waits for a step's I/O.
 	liveMu sync.Mutex
 	live   map[string]review.Progress
+
+	// keeping serializes the storing of reports of one key (keepReport).
+	keeping [keepStripes]sync.Mutex
 
 	// served keeps the documents served in chunks, for their next chunks.
 	served chunks
@@ -153,9 +159,14 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 		lastProgress: map[string]progressMark{},
 		recheck:      map[string]bool{},
 		recent:       map[string]askedRun{},
+		parents:      map[string]string{},
 		live:         map[string]review.Progress{},
 	}, nil
 }
+
+// reportWorkers is how many reports are taken in at once: each waits on
+// two store round trips, which many hosts answering together overlap.
+const reportWorkers = 16
 
 // startErr is Run's error for a failure while starting: none when ctx was
 // cancelled meanwhile (a SIGTERM during start-up is a clean stop).
@@ -190,7 +201,7 @@ func (n *Nooper) Run(ctx context.Context) error {
 	defer cc.Stop()
 	rc, err := n.conn.Consume(ctx, "nooper", bus.Durable{
 		Stream: "REPORTS", Name: n.opts.Durable + "-reports", Description: "nooper: every host's noop reports",
-		Filter: bus.ReportPrefix + "noop.>", MaxAckPending: 1000,
+		Filter: bus.ReportPrefix + "noop.>", MaxAckPending: 1000, Workers: reportWorkers,
 	}, n.onReport)
 	if err != nil {
 		return n.startErr(ctx, err)

@@ -19,5 +19,15 @@ func Load(ctx context.Context, js jetstream.JetStream, rev string) (*Collection,
 	if err != nil {
 		return nil, err
 	}
-	return st.collection(ctx, sha)
+	c, err := st.collection(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.withNeeds(ctx, c); err != nil {
+		return nil, err
+	}
+	if err := st.answer(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

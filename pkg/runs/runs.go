@@ -90,6 +90,21 @@ type Asker struct {
 // before recording it) is dropped by the server's duplicate window, and
 // the stored run stands.
 func (a Asker) Ask(ctx context.Context, need *Need, tag string, now time.Time, fill func(*protocol.RunRequest)) (protocol.RunRequest, error) {
+	before := *need
+	req := a.Request(need, tag, now, fill)
+	if err := a.Publish(ctx, req); err != nil {
+		Undo(need, before, req.ID)
+		return req, err
+	}
+	return req, nil
+}
+
+// Request builds the need's next attempt, as Ask does, and records it in
+// need without publishing it: a service asking many hosts at once records
+// every attempt under its lock, so that an answer arriving at once is
+// known for one, publishes them together outside it (PublishAll), and
+// takes back with Undo those that failed.
+func (a Asker) Request(need *Need, tag string, now time.Time, fill func(*protocol.RunRequest)) protocol.RunRequest {
 	attempt := need.Attempts + 1
 	req := protocol.RunRequest{
 		Schema:      protocol.SchemaVersion,
@@ -104,15 +119,56 @@ func (a Asker) Ask(ctx context.Context, need *Need, tag string, now time.Time, f
 	if fill != nil {
 		fill(&req)
 	}
-	if err := a.Publish(ctx, req); err != nil {
-		return req, err
-	}
 	if attempt > 1 {
 		a.Log.Info().Str("host", need.Host).Str("revision", need.Revision).Int("attempt", attempt).Msg("host did not answer in time; asking again")
 	}
 	need.RunID, need.Attempts, need.Deadline = req.ID, attempt, req.Deadline
 	need.Runs = append(need.Runs, req.ID)
-	return req, nil
+	return req
+}
+
+// Undo takes back the attempt run recorded in need (by Request) when it
+// could not be published, restoring the attempt count, run and deadline
+// of before: the need is due again, and no attempt is spent on a request
+// no host received. An answer recorded since (to an earlier attempt)
+// stays.
+func Undo(need *Need, before Need, run string) {
+	if need.RunID != run {
+		return // asked again since: nothing of this attempt to take back
+	}
+	need.RunID, need.Attempts, need.Deadline = before.RunID, before.Attempts, before.Deadline
+	need.Runs = slices.DeleteFunc(need.Runs, func(id string) bool { return id == run })
+}
+
+// PublishAll publishes reqs together, with a bounded number of
+// acknowledgements in flight (bus.PublishAll): a fan-out to thousands of
+// hosts costs about one synced write each, not one round trip each. It
+// returns nil when every request was stored, else one error per request
+// (nil for those stored).
+func (a Asker) PublishAll(ctx context.Context, reqs []protocol.RunRequest) []error {
+	errs := make([]error, len(reqs))
+	msgs := make([]bus.Outgoing, 0, len(reqs))
+	index := make([]int, 0, len(reqs)) // msgs[j] is reqs[index[j]]
+	failed := false
+	for i, req := range reqs {
+		subject, err := bus.RunSubject(req.Kind, req.Host)
+		if err != nil {
+			errs[i], failed = err, true
+			continue
+		}
+		msgs = append(msgs, bus.Outgoing{Subject: subject, MsgID: req.ID, Value: req})
+		index = append(index, i)
+	}
+	for j, err := range a.Conn.PublishAll(ctx, msgs, 0) {
+		if err != nil {
+			req := reqs[index[j]]
+			errs[index[j]], failed = fmt.Errorf("ask %s for a %s of %s: %w", req.Host, req.Kind, protocol.Short(req.Revision), err), true
+		}
+	}
+	if !failed {
+		return nil
+	}
+	return errs
 }
 
 // Publish publishes req, built by the caller, on its host's run subject

@@ -90,3 +90,27 @@ func TestCheckResult(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestAndUndo: a request is recorded in the need before it is
+// published; taking it back restores the need as it was, keeping an
+// answer that came meanwhile, and leaves a need asked again since alone.
+func TestRequestAndUndo(t *testing.T) {
+	a := runs.Asker{Kind: protocol.KindNoop, RequestedBy: "nooper", Timeout: time.Minute}
+	need := runs.Need{Host: "h.example.com", Revision: "abc"}
+	before := need
+	req := a.Request(&need, "t1", t0, nil)
+	if req.ID != "noop:abc:h.example.com:1:t1" || need.RunID != req.ID || need.Attempts != 1 || !need.Deadline.Equal(t0.Add(time.Minute)) || !need.Asked(req.ID) {
+		t.Fatalf("request %+v recorded as %+v", req, need)
+	}
+	need.Answered = true // an answer to an earlier attempt, meanwhile
+	runs.Undo(&need, before, req.ID)
+	if need.RunID != "" || need.Attempts != 0 || !need.Deadline.IsZero() || len(need.Runs) != 0 || !need.Answered {
+		t.Errorf("after undo: %+v, want the need as before, answered", need)
+	}
+	first := need
+	second := a.Request(&need, "t1", t0, nil)
+	runs.Undo(&need, first, "noop:abc:h.example.com:7:t1") // not its last run
+	if need.RunID != second.ID || need.Attempts != 1 {
+		t.Errorf("undo of another run changed the need: %+v", need)
+	}
+}
