@@ -149,7 +149,7 @@ func Section(groups []delta.Group) []Resource {
 // files (or define instances) has different owners; a change made during
 // the noop, or asking for noop => false, is never shown as one that was not.
 type key struct {
-	id, file, define  string
+	id, file, define   string
 	changed, noopFalse bool
 }
 
