@@ -61,7 +61,8 @@ type Variant struct {
 	ID    string
 	Hosts []string
 	// Values are the variant's own text at each PerHost placeholder of
-	// the pattern, in order; empty when the pattern has none.
+	// the pattern, in order, but for checksums ({sha256}...) of content
+	// the pattern's diff shows; empty when the pattern has none.
 	Values []string
 }
 

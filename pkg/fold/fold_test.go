@@ -94,6 +94,10 @@ func TestSection(t *testing.T) {
 			{"{sha256}role=web", 2, 1, false, false},
 			{"{sha256}role=db", 2, 1, false, false},
 		}},
+		{"a name beside a hyphen is the host's", []delta.Group{
+			change("01", "alias={h}-band", node(1)),
+			change("02", "alias={h}-band", node(2)),
+		}, []brief{{"{sha256}alias=<hostname>-band", 2, 2, false, false}}},
 		{"a name inside a longer word is not the host's", []delta.Group{
 			change("01", "peer=node010 self={h}", node(1)),
 			change("02", "peer=node010 self={h}", node(2)),

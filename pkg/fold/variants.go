@@ -211,10 +211,25 @@ func (b bucket) fold() Fold {
 	return f
 }
 
-// placeValues returns m's text at each placeholder of the pattern.
+// placeValues returns m's text at each placeholder of the pattern, but
+// for a checksum of content that the diff shows: that one says nothing the
+// diff's own values do not.
 func placeValues(m *member, perHost []bool) []string {
 	var out []string
+	checksums := 0
+	if m.res.Diff != "" {
+		checksums = 3 * len(m.res.Events) // the events' fields
+	}
+	start := 0 // the first token of the field
+	field := 0
 	for _, r := range runs(perHost, m.counts) {
+		for start+m.counts[field] <= r[0] {
+			start += m.counts[field]
+			field++
+		}
+		if field < checksums && field%3 != 2 && r[0] == start+3 && m.tokens[start] == "{" && m.tokens[start+2] == "}" {
+			continue
+		}
 		out = append(out, strings.Join(m.tokens[r[0]:r[1]], ""))
 	}
 	return out
@@ -273,7 +288,8 @@ func substituted(r report.Resource, host string) report.Resource {
 }
 
 // replaceWord replaces old by repl where it is not part of a longer word
-// (letters, digits, '_' or '-' on either side): node1 in node10 stays.
+// (letters, digits or '_' on either side): node1 in node10 stays, node1 in
+// node1-band is replaced.
 func replaceWord(s, old, repl string) string {
 	if old == "" || !strings.Contains(s, old) {
 		return s
@@ -286,7 +302,7 @@ func replaceWord(s, old, repl string) string {
 			return b.String()
 		}
 		end := i + len(old)
-		if (i > 0 && nameByte(s[i-1])) || (end < len(s) && nameByte(s[end])) {
+		if (i > 0 && wordByte(s[i-1])) || (end < len(s) && wordByte(s[end])) {
 			b.WriteString(s[:i+1])
 			s = s[i+1:]
 			continue
@@ -296,8 +312,6 @@ func replaceWord(s, old, repl string) string {
 		s = s[end:]
 	}
 }
-
-func nameByte(c byte) bool { return wordByte(c) || c == '-' }
 
 // wordByte: letters, digits, '_' and every byte of a multi-byte rune.
 func wordByte(c byte) bool {

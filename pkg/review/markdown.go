@@ -105,7 +105,7 @@ func header(b *strings.Builder, doc Document, changes []fold.Resource) {
 		fmt.Fprintf(b, "- **Compared with:** `%s` (first parent)\n", short(r.Parent))
 	}
 	answered := len(r.Hosts) - len(r.Unanswered)
-	fmt.Fprintf(b, "- **Hosts:** %d of %d answered", answered, len(r.Hosts))
+	fmt.Fprintf(b, "- **Hosts:** %s of %s answered", count(answered), count(len(r.Hosts)))
 	if !doc.Complete {
 		b.WriteString(" (noop still running: this review is partial)")
 	}
