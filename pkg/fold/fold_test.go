@@ -200,3 +200,25 @@ func TestSectionDoesNotModify(t *testing.T) {
 		t.Errorf("Section modified its groups")
 	}
 }
+
+// BenchmarkSection10000 folds one change that names each of 10,000 hosts
+// and carries a value of its own on each, three hosts differing: the
+// figure is reported, not asserted.
+func BenchmarkSection10000(b *testing.B) {
+	var gs []delta.Group
+	for i := 1; i <= 10000; i++ {
+		h := fmt.Sprintf("node%05d.example.com", i)
+		port := "8080"
+		if i%3333 == 0 {
+			port = "9090"
+		}
+		gs = append(gs, change(fmt.Sprintf("%016x", i), fmt.Sprintf("host={c} port=%s serial=%08x", port, i*7919), h))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		rs := fold.Section(gs)
+		if len(rs) != 1 || len(rs[0].Folds) != 2 {
+			b.Fatalf("want one resource, two folds; got %+v", rs)
+		}
+	}
+}
