@@ -6,20 +6,28 @@ import (
 	"strings"
 
 	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/fold"
 	"github.com/balcony-dev/balcony/pkg/report"
 )
 
 // Markdown renders the document for people. Sections, in order: header
-// (commit, subject, author, progress), the commit's changes ("No changes."
-// when none), errors, resources asking for noop => false, withdrawn
-// changes, hosts compared with another
-// baseline, drift, ignored noise and hosts that did not answer. Empty
-// sections are left out, except the changes. Diffs are trimmed to Context
-// lines. Markdown never fails; its output depends on doc alone.
+// (summary, outliers, commit, subject, author, progress), the commit's
+// changes ("No changes." when none), errors, resources asking for noop =>
+// false, withdrawn changes, hosts compared with another baseline, drift,
+// ignored noise and hosts that did not answer. Empty sections are left
+// out, except the changes. Changes, withdrawn changes and drift are shown
+// folded (docs/review.md): per resource, its outliers first, and per-host
+// variants as one pattern whose groups are listed below it. Diffs are
+// trimmed to Context lines. Markdown never fails; its output depends on
+// doc alone.
 func Markdown(doc Document) string {
 	var b strings.Builder
-	header(&b, doc)
 	r := doc.Result
+	var changes []fold.Resource
+	if r != nil {
+		changes = fold.Section(trimGroups(r.Groups))
+	}
+	header(&b, doc, changes)
 	if r == nil {
 		b.WriteString("\nNo noop results yet.\n")
 		return b.String()
@@ -28,9 +36,7 @@ func Markdown(doc Document) string {
 	if len(r.Groups) == 0 {
 		b.WriteString("\nNo changes.\n")
 	}
-	for _, g := range r.Groups {
-		group(&b, g)
-	}
+	section(&b, changes)
 	if len(r.Errors) > 0 {
 		b.WriteString("\n## Errors\n\n")
 		for _, e := range r.Errors {
@@ -45,16 +51,12 @@ func Markdown(doc Document) string {
 	}
 	if len(r.Withdrawn) > 0 {
 		b.WriteString("\n## Withdrawn\n\nPending in the parent's noop, no longer in this commit's:\n")
-		for _, g := range r.Withdrawn {
-			group(&b, g)
-		}
+		section(&b, fold.Section(trimGroups(r.Withdrawn)))
 	}
 	baselines(&b, r.Baselines)
 	if len(r.Drift) > 0 {
 		b.WriteString("\n## Drift\n\nWhat the noop of the last applied revision shows (not this commit's doing):\n")
-		for _, g := range r.Drift {
-			group(&b, g)
-		}
+		section(&b, fold.Section(trimGroups(r.Drift)))
 	}
 	if len(r.Ignored) > 0 {
 		b.WriteString("\n## Ignored\n\n")
@@ -74,9 +76,16 @@ func Markdown(doc Document) string {
 	return b.String()
 }
 
-func header(b *strings.Builder, doc Document) {
+// header renders the title, the summary (first, so that a review split
+// over several GitHub comments starts with it), the outliers and the
+// commit.
+func header(b *strings.Builder, doc Document, changes []fold.Resource) {
 	c := doc.Commit
 	fmt.Fprintf(b, "# Noop of %s: %s\n\n", short(c.SHA), c.Subject)
+	if doc.Result != nil {
+		fmt.Fprintf(b, "**Summary:** %s.\n\n", summarize(doc.Result, changes))
+		outliers(b, changes)
+	}
 	fmt.Fprintf(b, "- **Commit:** `%s` by %s", c.SHA, c.Author)
 	if c.AuthorEmail != "" {
 		fmt.Fprintf(b, " <%s>", c.AuthorEmail)
@@ -96,43 +105,11 @@ func header(b *strings.Builder, doc Document) {
 		fmt.Fprintf(b, "- **Compared with:** `%s` (first parent)\n", short(r.Parent))
 	}
 	answered := len(r.Hosts) - len(r.Unanswered)
-	fmt.Fprintf(b, "- **Hosts:** %d of %d answered", answered, len(r.Hosts))
+	fmt.Fprintf(b, "- **Hosts:** %s of %s answered", count(answered), count(len(r.Hosts)))
 	if !doc.Complete {
 		b.WriteString(" (noop still running: this review is partial)")
 	}
 	b.WriteString("\n")
-}
-
-// group renders one change group.
-func group(b *strings.Builder, g delta.Group) {
-	r := g.Resource
-	fmt.Fprintf(b, "\n### %s\n\n", r.ID)
-	if r.DefineType != "" {
-		fmt.Fprintf(b, "- **Define type:** %s\n", r.DefineType)
-	}
-	if r.File != "" {
-		fmt.Fprintf(b, "- **Source:** %s:%d\n", r.File, r.Line)
-	}
-	fmt.Fprintf(b, "- **Hosts:** %s\n", CompressHosts(g.Hosts))
-	for _, e := range r.Events {
-		event(b, e)
-	}
-	for _, l := range r.Logs {
-		fmt.Fprintf(b, "- Log: %s\n", l)
-	}
-	if r.Failed {
-		b.WriteString("- **Failed**\n")
-	}
-	if g.ChangedDuringNoop {
-		b.WriteString("\n> **Warning:** changed during the noop (noop => false): this already happened on these hosts.\n")
-	}
-	if g.NoopFalse {
-		b.WriteString("\n> **Note:** asks for `noop => false`: forced to noop for this review.\n")
-	}
-	if r.Diff != "" {
-		b.WriteString("\n" + fence("diff", delta.TrimDiff(r.Diff, Context)))
-	}
-	fmt.Fprintf(b, "\n<sub>group %s</sub>\n", g.ID)
 }
 
 func event(b *strings.Builder, e report.Event) {

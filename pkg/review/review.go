@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/fold"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/report"
 )
@@ -63,13 +64,85 @@ type jsonDocument struct {
 	Result   *delta.Result   `json:"result"`
 }
 
+// jsonOutput is what JSON writes: the document, its summary and its folds.
+// ParseJSON reads the document only; Markdown folds again.
+type jsonOutput struct {
+	jsonDocument
+	Summary *Summary   `json:"summary,omitempty"`
+	Folds   *jsonFolds `json:"folds,omitempty"`
+}
+
+// jsonFolds are the folds of each section of the result (docs/review.md).
+type jsonFolds struct {
+	Groups    []jsonResource `json:"groups"`
+	Withdrawn []jsonResource `json:"withdrawn,omitempty"`
+	Drift     []jsonResource `json:"drift,omitempty"`
+}
+
+type jsonResource struct {
+	Resource string     `json:"resource"`
+	Hosts    int        `json:"hosts"`
+	Groups   int        `json:"groups"`
+	Folds    []jsonFold `json:"folds"`
+}
+
+type jsonFold struct {
+	Pattern           report.Resource `json:"pattern"`
+	Hosts             []string        `json:"hosts"`
+	Variants          []jsonVariant   `json:"variants"`
+	Outlier           bool            `json:"outlier,omitempty"`
+	Majority          bool            `json:"majority,omitempty"`
+	ChangedDuringNoop bool            `json:"changed_during_noop,omitempty"`
+	NoopFalse         bool            `json:"noop_false,omitempty"`
+}
+
+type jsonVariant struct {
+	ID     string   `json:"id"`
+	Hosts  []string `json:"hosts"`
+	Values []string `json:"values,omitempty"`
+}
+
+func foldsJSON(resources []fold.Resource) []jsonResource {
+	out := make([]jsonResource, 0, len(resources))
+	for _, r := range resources {
+		jr := jsonResource{Resource: r.ID, Hosts: r.Hosts, Groups: r.Groups, Folds: make([]jsonFold, len(r.Folds))}
+		for i, f := range r.Folds {
+			jf := jsonFold{
+				Pattern: f.Pattern, Hosts: f.Hosts, Outlier: f.Outlier, Majority: f.Majority,
+				ChangedDuringNoop: f.ChangedDuringNoop, NoopFalse: f.NoopFalse,
+				Variants: make([]jsonVariant, len(f.Variants)),
+			}
+			for j, v := range f.Variants {
+				jf.Variants[j] = jsonVariant(v)
+			}
+			jr.Folds[i] = jf
+		}
+		out = append(out, jr)
+	}
+	return out
+}
+
 // JSON returns the document as indented JSON: diffs trimmed to Context
 // lines as in the Markdown, and without the per-host deltas (Result.PerHost),
-// which the groups summarize. The document is not modified.
+// which the groups summarize; with the summary and the folds the Markdown
+// shows. The document is not modified.
 func JSON(doc Document) ([]byte, error) {
-	out := jsonDocument{
+	res := trimmed(doc.Result)
+	out := jsonOutput{jsonDocument: jsonDocument{
 		Schema: JSONSchema, Repo: doc.Repo, Branch: doc.Branch,
-		Commit: doc.Commit, Complete: doc.Complete, Result: trimmed(doc.Result),
+		Commit: doc.Commit, Complete: doc.Complete, Result: res,
+	}}
+	if res != nil {
+		changes := fold.Section(res.Groups)
+		sum := summarize(res, changes)
+		out.Summary = &sum
+		out.Folds = &jsonFolds{Groups: foldsJSON(changes)}
+		if len(res.Withdrawn) > 0 {
+			out.Folds.Withdrawn = foldsJSON(fold.Section(res.Withdrawn))
+		}
+		if len(res.Drift) > 0 {
+			out.Folds.Drift = foldsJSON(fold.Section(res.Drift))
+		}
 	}
 	// Lists are [] when empty, never null (docs/review-json.md).
 	if out.Commit.Parents == nil {
