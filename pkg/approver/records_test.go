@@ -109,7 +109,7 @@ func sampleCollection() *nooper.Collection {
 		LastApplied: map[string]string{"statler.example.com": recPar}, AppliedAt: map[string]time.Time{"statler.example.com": recTime},
 		Needs: []nooper.Need{{Host: "statler.example.com", Revision: recSHA, RunID: "noop-1", Runs: []string{"noop-0", "noop-1"}, Attempts: 2, Deadline: recTime,
 			Answered: true, Failed: true}},
-		Started: recTime, Deadline: recTime, Finished: recTime, Generation: 1, RunTag: "r1",
+		Started: recTime, Deadline: recTime, Finished: recTime, Generation: 1, RunTag: "r1", FirstDeadline: recTime,
 		Result: sampleResult(), ResultObject: "noop-result-0123", Announced: true,
 	}
 }
