@@ -270,7 +270,7 @@ func (b *bench) hosts(ctx context.Context, n int) (*HostsResult, error) {
 	case e.fleet.Err() != nil:
 		hr.Once = "NO: " + e.fleet.Err().Error()
 	default:
-		hr.Once = fmt.Sprintf("yes (%d revisions, none asked twice)", len(asked))
+		hr.Once = fmt.Sprintf("yes (%d revisions asked of every host once, none twice)", len(asked))
 	}
 	b.progress("%d hosts: every host asked once per revision: %s", n, hr.Once)
 	return hr, nil

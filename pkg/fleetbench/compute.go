@@ -38,7 +38,7 @@ func (b *bench) delta(ctx context.Context, n int, hr *HostsResult) {
 	}
 	alloc := hr.figure(DeltaAlloc)
 	if why := b.deltaTooLarge(inputs); why != "" {
-		hr.figure(Delta).Missing, alloc.Missing = why, why
+		hr.figure(Delta).Missing, alloc.Missing = why, "not run (see the time)"
 		b.progress("%d hosts: %s %s", n, Delta, why)
 		return
 	}

@@ -52,7 +52,7 @@ func TestHarnessMeasuresEveryGoal(t *testing.T) {
 		}
 	}
 	table := res.Table()
-	for _, want := range []string{"| 50 hosts |", "commit event → delta ready", "% of raw", "yes (6 revisions"} {
+	for _, want := range []string{"| 50 hosts |", "commit event → delta ready", "% of raw", "yes (6 revisions asked of every host once"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}

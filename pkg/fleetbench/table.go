@@ -28,7 +28,7 @@ type row struct {
 var rows = []row{
 	{key: Collection, goal: "commit event → delta ready, steady state (parent's noop known, 1 noop per host)",
 		target: "≤ 1 s at 1,000 hosts, ≤ 5 s at 10,000", raw: []string{FanOutRaw, IngestRaw}},
-	{key: FirstCollection, goal: "first collection (commit and parent: 2 noops per host)", target: "—"},
+	{key: FirstCollection, goal: "first collection (commit and parent: 2 noops per host; one run)", target: "—"},
 	{key: FanOut, goal: "run fan-out (runs.Asker, until the last host has its run)",
 		target: "≤ 0.5 s at 2,000 hosts", raw: []string{FanOutRaw}},
 	{key: Ingest, goal: "report ingest (until the nooper's intake stored every report)",
@@ -86,7 +86,7 @@ func (r *Result) cell(h *HostsResult, rw row) string {
 		return f.Missing
 	}
 	s := format(rw.key, v)
-	if len(f.Samples) < r.Config.Runs && rw.key != NooperMemory {
+	if len(f.Samples) < r.Config.Runs && rw.key != NooperMemory && rw.key != FirstCollection {
 		s += fmt.Sprintf(" (%d of %d runs; then %s)", len(f.Samples), r.Config.Runs, f.Missing)
 	}
 	if len(rw.raw) > 0 {
@@ -218,8 +218,8 @@ the real nooper and approver, and a real git repository (go-git) the nooper mirr
 func (r *Result) Plot(path string) error {
 	p := plot.New()
 	p.Title.Text = "balcony fleet benchmark (medians)"
-	p.X.Label.Text = "hosts"
-	p.Y.Label.Text = "seconds"
+	p.X.Label.Text = "hosts (log)"
+	p.Y.Label.Text = "seconds (log)"
 	var lines []any
 	for _, k := range []struct{ key, name string }{
 		{Collection, "commit → delta ready (steady)"}, {FirstCollection, "first collection"},
@@ -229,7 +229,7 @@ func (r *Result) Plot(path string) error {
 	} {
 		var pts plotter.XYs
 		for _, h := range r.Hosts {
-			if v, ok := h.Figures[k.key].Median(); ok {
+			if v, ok := h.Figures[k.key].Median(); ok && v > 0 { // a log scale has no 0
 				pts = append(pts, plotter.XY{X: float64(h.Hosts), Y: v})
 			}
 		}
@@ -237,6 +237,9 @@ func (r *Result) Plot(path string) error {
 			lines = append(lines, k.name, pts)
 		}
 	}
+	// Log scales: linear growth is a slope of one, whatever the figure.
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
 	if err := plotutil.AddLinePoints(p, lines...); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
