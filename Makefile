@@ -8,7 +8,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
 LDFLAGS := -X github.com/balcony-dev/balcony/pkg/version.Version=$(VERSION)
 
-.PHONY: all build test unit e2e demo lint bench compose-check clean
+.PHONY: all build test unit e2e demo lint bench bench-fleet compose-check clean
 
 all: build
 
@@ -19,7 +19,7 @@ test: build
 	./scripts/ensure-puppet.sh
 	$(GO) vet ./...
 	$(GO) test -race -timeout 15m ./...
-	$(GO) test -timeout 15m -run 'TestTwoThousandAgents|TestNoopOfTwoThousandHosts' ./pkg/agent ./pkg/nooper
+	$(GO) test -timeout 15m -run 'TestTwoThousandAgents|TestNoopOfTwoThousandHosts|TestHarnessMeasuresEveryGoal' ./pkg/agent ./pkg/nooper ./pkg/fleetbench
 
 unit:
 	$(GO) test -race -short ./pkg/...
@@ -43,6 +43,16 @@ compose-check:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/delta/
+
+# The fleet load harness (cmd/bench-fleet): the goals of issue 16 measured
+# with fake hosts answering recorded reports, beside raw JetStream; writes
+# docs/benchmarks.md and docs/benchmarks-fleet.png. BUDGET bounds each
+# measurement (reported as not finished past it).
+HOSTS ?= 1000,10000
+RUNS ?= 3
+BUDGET ?= 1m
+bench-fleet:
+	$(GO) run ./cmd/bench-fleet --hosts $(HOSTS) --runs $(RUNS) --budget $(BUDGET) --write-docs --commit "$$(git describe --always --dirty)"
 
 clean:
 	rm -rf $(BIN) .demo
