@@ -78,8 +78,10 @@ type Result struct {
 	Baselines []BaselineNote `msgpack:"Baselines" json:"baselines,omitempty"`
 	// Unanswered are the hosts with no noop of the commit, sorted.
 	Unanswered []string `msgpack:"Unanswered" json:"unanswered,omitempty"`
-	// PerHost is each answered, successful host's own delta, sorted by
-	// resource ID, kept to compare later with the host's apply report.
+	// PerHost was each host's own delta. It is no longer filled: each
+	// host's delta is the groups that list it, and a copy per host made a
+	// fleet's result ten thousand times the size of its groups. Kept so
+	// that records stored with it still decode.
 	PerHost map[string][]report.Resource `msgpack:"PerHost" json:"per_host,omitempty"`
 	// Ignored says what Options.Ignored removed from the commit's own
 	// changes and withdrawn changes, per rule that matched.
@@ -156,11 +158,15 @@ func Compute(commit, parent string, hosts []HostInput, opts Options) *Result {
 	copy(in, hosts)
 	sort.SliceStable(in, func(i, j int) bool { return in[i].Host < in[j].Host })
 
-	res := &Result{Commit: commit, Parent: parent, PerHost: map[string][]report.Resource{}}
+	res := &Result{Commit: commit, Parent: parent}
 	ign := newIgnorer(opts.Ignored)
 	groups, withdrawn, drift := newGrouper(), newGrouper(), newGrouper()
 	errs := map[string][]string{}
 	noopFalse := map[string][]string{} // resource → hosts
+	steps := &stepMemo{}
+	// Each host's own and withdrawn changes only feed the groupers,
+	// which copy what they keep: one buffer serves every host.
+	var own, gone []report.Resource
 
 	for _, h := range in {
 		res.Hosts = append(res.Hosts, h.Host)
@@ -201,13 +207,11 @@ func Compute(commit, parent string, hosts []HostInput, opts Options) *Result {
 		// withdrawn ones: noise pending identically in the parent is no
 		// part of the commit. A rule matches whole resources, so the order
 		// changes nothing else.
-		own, gone := subtract(h.Commit.Resources, baseRes)
-		own, gone = ign.filter(h.Host, own), ign.filter(h.Host, gone)
-		res.PerHost[h.Host] = own
-		for _, r := range own {
+		own, gone = subtract(h.Commit.Resources, baseRes, steps, own[:0], gone[:0])
+		for _, r := range ign.filter(h.Host, own) {
 			groups.add(h.Host, r)
 		}
-		for _, r := range gone {
+		for _, r := range ign.filter(h.Host, gone) {
 			withdrawn.add(h.Host, r)
 		}
 	}

@@ -21,10 +21,14 @@ type grouper struct {
 	byKey map[string]*Group
 	h     hash.Hash
 	buf   []byte
+	// ids maps each grouping key met to its ID: the same change on a
+	// thousand hosts is hashed once (the map compares whole keys, so no
+	// two changes share an entry).
+	ids map[string]string
 }
 
 func newGrouper() *grouper {
-	return &grouper{byKey: map[string]*Group{}, h: sha256.New()}
+	return &grouper{byKey: map[string]*Group{}, h: sha256.New(), ids: map[string]string{}}
 }
 
 // add files host's change r. Hosts must be added in sorted order, so that
@@ -91,10 +95,15 @@ func (g *grouper) key(r *report.Resource) string {
 	} else {
 		g.num(0)
 	}
+	if id, ok := g.ids[string(g.buf)]; ok {
+		return id
+	}
 	g.h.Reset()
 	g.h.Write(g.buf)
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(g.h.Sum(sum[:0]))[:idLen]
+	id := hex.EncodeToString(g.h.Sum(sum[:0]))[:idLen]
+	g.ids[string(g.buf)] = id
+	return id
 }
 
 func (g *grouper) str(s string) {

@@ -1,7 +1,8 @@
 package delta
 
 import (
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/balcony-dev/balcony/pkg/report"
 )
@@ -9,8 +10,13 @@ import (
 // subtract returns the commit's own changes (commit resources without an
 // identical change in base, each made the commit's own step) and the
 // withdrawn ones (base resources the commit no longer changes). Both come
-// back sorted by ID. The inputs are not modified.
-func subtract(commit, base []report.Resource) (own, gone []report.Resource) {
+// back sorted by ID, appended to own and gone as given (buffers a caller
+// reuses from host to host). The inputs are not modified.
+//
+// steps remembers the diffs already stepped: a fleet shows the same
+// change on thousands of hosts, and each pair of diffs is parsed and
+// applied once.
+func subtract(commit, base []report.Resource, steps *stepMemo, own, gone []report.Resource) ([]report.Resource, []report.Resource) {
 	commit, base = sortedByID(commit), sortedByID(base)
 	// Merge-join on ID: reports come sorted from report.Parse, so this costs
 	// no map per host, which matters at a thousand hosts.
@@ -25,7 +31,7 @@ func subtract(commit, base []report.Resource) (own, gone []report.Resource) {
 			j++
 		default:
 			if !sameChange(&commit[i], &base[j]) {
-				own = append(own, step(commit[i], base[j]))
+				own = append(own, step(commit[i], base[j], steps))
 			}
 			i++
 			j++
@@ -34,15 +40,49 @@ func subtract(commit, base []report.Resource) (own, gone []report.Resource) {
 	return own, gone
 }
 
+// sortedByID returns rs sorted by ID, stably: rs itself when it is (as
+// report.Parse leaves it), else a sorted copy. The order is found on
+// indexes, not by moving whole resources around.
 func sortedByID(rs []report.Resource) []report.Resource {
-	less := func(i, j int) bool { return rs[i].ID < rs[j].ID }
-	if sort.SliceIsSorted(rs, less) {
+	if slices.IsSortedFunc(rs, func(a, b report.Resource) int { return strings.Compare(a.ID, b.ID) }) {
 		return rs
 	}
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(rs[a].ID, rs[b].ID) })
 	out := make([]report.Resource, len(rs))
-	copy(out, rs)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	for i, k := range order {
+		out[i] = rs[k]
+	}
 	return out
+}
+
+// stepMemo remembers stepDiff's results within one Compute.
+type stepMemo struct {
+	diffs map[[2]string]steppedDiff
+}
+
+type steppedDiff struct {
+	diff string
+	ok   bool
+}
+
+func (m *stepMemo) stepDiff(base, commit string) (string, bool) {
+	if m == nil {
+		return stepDiff(base, commit)
+	}
+	key := [2]string{base, commit}
+	if d, ok := m.diffs[key]; ok {
+		return d.diff, d.ok
+	}
+	d, ok := stepDiff(base, commit)
+	if m.diffs == nil {
+		m.diffs = map[[2]string]steppedDiff{}
+	}
+	m.diffs[key] = steppedDiff{diff: d, ok: ok}
+	return d, ok
 }
 
 // sameChange tells whether two runs show the same change of a resource.
@@ -75,7 +115,7 @@ func sameChange(a, b *report.Resource) bool {
 // baseline's desired value, and the diff becomes baseline-desired to
 // commit-desired. Where the runs do not share a start (the live value
 // differs), the commit's change is kept whole.
-func step(c, b report.Resource) report.Resource {
+func step(c, b report.Resource, steps *stepMemo) report.Resource {
 	if len(c.Events) > 0 && len(b.Events) > 0 {
 		evs := make([]report.Event, len(c.Events))
 		copy(evs, c.Events)
@@ -91,7 +131,7 @@ func step(c, b report.Resource) report.Resource {
 		c.Events = evs
 	}
 	if c.Diff != "" && b.Diff != "" {
-		if d, ok := stepDiff(b.Diff, c.Diff); ok && d != "" {
+		if d, ok := steps.stepDiff(b.Diff, c.Diff); ok && d != "" {
 			c.Diff = d
 		}
 	}

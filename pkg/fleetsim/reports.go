@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/balcony-dev/balcony/pkg/report"
 )
@@ -71,7 +73,8 @@ func LoadReports(dir string) ([]*report.Report, error) {
 
 // Replicate returns a copy of r with n resources: r's own, repeated with
 // distinct titles (and ids) once they run out, as a large catalog would
-// show. Events and diffs are shared with r: callers must not modify them.
+// show, sorted by ID as report.Parse leaves them. Events and diffs are
+// shared with r: callers must not modify them.
 func Replicate(r *report.Report, n int) *report.Report {
 	out := *r
 	out.Resources = make([]report.Resource, 0, n)
@@ -87,6 +90,7 @@ func Replicate(r *report.Report, n int) *report.Report {
 			out.Resources = append(out.Resources, res)
 		}
 	}
+	slices.SortStableFunc(out.Resources, func(a, b report.Resource) int { return strings.Compare(a.ID, b.ID) })
 	return &out
 }
 

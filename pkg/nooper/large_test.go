@@ -155,7 +155,7 @@ func TestResultOverThePayloadLimit(t *testing.T) {
 	if col.Commit.SHA != revA || col.State != nooper.StateReady || col.Result == nil || col.Result.Digest() != stored.Result.Digest() {
 		t.Fatalf("collection service gave %s %s (result %v), want A ready with the stored result", col.Commit.SHA, col.State, col.Result != nil)
 	}
-	if got, want := len(col.Result.PerHost["statler.example.com"]), len(stored.Result.PerHost["statler.example.com"]); got != want || got == 0 {
+	if got, want := groupsOf(col, "statler.example.com"), groupsOf(stored, "statler.example.com"); got != want || got == 0 {
 		t.Errorf("statler's own delta: %d changes served, %d stored", got, want)
 	}
 	for _, g := range col.Result.Groups {
