@@ -35,12 +35,13 @@ type fleet struct {
 	mu sync.Mutex
 	// asked counts the deliveries of each run id, per host and revision.
 	asked map[string]map[string]map[string]int
-	// answered are the run ids whose report the bus acknowledged.
-	answered map[string]bool
-	started  int // answers begun
-	half     int
-	halfway  chan struct{} // closed once half answers are on the bus
-	gate     chan struct{} // answers past half wait until it is closed
+	// answered are the run ids whose report the bus acknowledged;
+	// answering those being answered.
+	answered, answering map[string]bool
+	started             int // answers begun
+	half                int
+	halfway             chan struct{} // closed once half answers are on the bus
+	gate                chan struct{} // answers past half wait until it is closed
 }
 
 // newFleet registers hosts in the hosts bucket and starts answering their
@@ -50,7 +51,7 @@ func newFleet(t *testing.T, conn *bus.Conn, hosts []string, revisions map[string
 	t.Helper()
 	f := &fleet{
 		t: t, conn: conn, recorded: map[string]*report.Report{},
-		asked: map[string]map[string]map[string]int{}, answered: map[string]bool{},
+		asked: map[string]map[string]map[string]int{}, answered: map[string]bool{}, answering: map[string]bool{},
 		half: half, halfway: make(chan struct{}), gate: make(chan struct{}),
 	}
 	for rev, recorded := range revisions {
@@ -73,7 +74,9 @@ func newFleet(t *testing.T, conn *bus.Conn, hosts []string, revisions map[string
 		}
 	}
 	cons, err := conn.JS.CreateOrUpdateConsumer(ctx, "RUNS", jetstream.ConsumerConfig{
-		Durable: "fake-fleet", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute,
+		// A delivery lost with a killed node comes again after this; an
+		// answer still at the gate is not answered twice (answering).
+		Durable: "fake-fleet", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second,
 		FilterSubject: bus.RunPrefix + protocol.KindNoop + ".>", MaxAckPending: 10000, MaxDeliver: -1,
 	})
 	if err != nil {
@@ -106,11 +109,16 @@ func (f *fleet) onRun(m jetstream.Msg) {
 		byRev[req.Revision] = map[string]int{}
 	}
 	byRev[req.Revision][req.ID]++
-	if f.answered[req.ID] {
+	switch {
+	case f.answered[req.ID]:
 		f.mu.Unlock()
 		_ = m.Ack() // answered already: a redelivery of an unacknowledged run
 		return
+	case f.answering[req.ID]:
+		f.mu.Unlock()
+		return // acknowledged once answered, or delivered again
 	}
+	f.answering[req.ID] = true
 	f.started++
 	wait := f.started > f.half
 	f.mu.Unlock()
@@ -148,6 +156,9 @@ func (f *fleet) answer(m jetstream.Msg, req protocol.RunRequest, wait bool) {
 		var tooLarge *bus.SizeError
 		if errors.As(err, &tooLarge) || time.Now().After(deadline) {
 			f.t.Errorf("%s: publish the report of %s: %v", req.Host, req.ID, err)
+			f.mu.Lock()
+			delete(f.answering, req.ID)
+			f.mu.Unlock()
 			return
 		}
 	}

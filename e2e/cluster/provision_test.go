@@ -16,7 +16,8 @@ import (
 // A bus provisioned at one replica (streams.yaml's default) and then by a
 // daemon given --replicas 3 is scaled in place: every stream, bucket and
 // object store gets three replicas, keeps its messages, and the durable
-// consumers follow their stream. Provisioning again at 1 scales back down.
+// consumers follow their stream. Provisioning with no count keeps 3;
+// provisioning at 1 scales back down.
 func TestProvisionScalesExistingStreams(t *testing.T) {
 	c := startCluster(t)
 	conn := c.connect("provision")
@@ -63,6 +64,12 @@ func TestProvisionScalesExistingStreams(t *testing.T) {
 	if ci.Cluster == nil || len(ci.Cluster.Replicas) != 2 {
 		t.Errorf("the consumer's cluster after scaling: %+v, want a leader and 2 replicas", ci.Cluster)
 	}
+
+	// A daemon given no count leaves the operator's as it is.
+	if err := bus.ProvisionDeclared(ctx, conn.JS); err != nil {
+		t.Fatal(err)
+	}
+	checkReplicas(t, conn, decl, 3)
 
 	if err := bus.ProvisionDeclaredReplicas(ctx, conn.JS, 1); err != nil {
 		t.Fatalf("scale back to 1: %v", err)

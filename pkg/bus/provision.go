@@ -244,9 +244,12 @@ func ProvisionDeclared(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // ProvisionDeclaredReplicas provisions the streams.yaml built into the
-// binary with replicas copies of everything (SetReplicas); 0 keeps what
-// streams.yaml says. A count the servers cannot hold (3 on a single
-// server, or on a cluster of 2) fails with the server's reason.
+// binary with replicas copies of everything (SetReplicas). With replicas
+// 0, a stream, bucket or object store that exists keeps the count it has
+// and a new one gets streams.yaml's: only an operator's explicit count
+// scales the bus, never a daemon started without one. A count the
+// servers cannot hold (3 on a single server, or on a cluster of 2) fails
+// with the server's reason.
 func ProvisionDeclaredReplicas(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	d, err := ParseDeclaration(balcony.StreamsYAML)
 	if err != nil {
@@ -256,12 +259,46 @@ func ProvisionDeclaredReplicas(ctx context.Context, js jetstream.JetStream, repl
 		if err := d.SetReplicas(replicas); err != nil {
 			return err
 		}
+	} else if err := keepReplicas(ctx, js, d); err != nil {
+		return err
 	}
 	if err := Provision(ctx, js, d); err != nil {
 		if replicas > 1 {
 			return fmt.Errorf("%w (at %d replicas, which needs a JetStream cluster of at least %d servers)", err, replicas, replicas)
 		}
 		return err
+	}
+	return nil
+}
+
+// keepReplicas gives each declaration of d whose stream exists that
+// stream's replica count.
+func keepReplicas(ctx context.Context, js jetstream.JetStream, d *Declaration) error {
+	current := func(stream string, n *int) error {
+		s, err := js.Stream(ctx, stream)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("provision: stream %s: %w", stream, err)
+		}
+		*n = s.CachedInfo().Config.Replicas
+		return nil
+	}
+	for i := range d.Streams {
+		if err := current(d.Streams[i].Name, &d.Streams[i].Replicas); err != nil {
+			return err
+		}
+	}
+	for i := range d.KV {
+		if err := current("KV_"+d.KV[i].Bucket, &d.KV[i].Replicas); err != nil {
+			return err
+		}
+	}
+	for i := range d.Objects {
+		if err := current("OBJ_"+d.Objects[i].Bucket, &d.Objects[i].Replicas); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -85,7 +85,8 @@ type ServerFlags struct {
 	Config    string
 	Provision bool
 	// Replicas is how many copies of every stream and bucket provisioning
-	// asks for, whatever streams.yaml says; 0 keeps streams.yaml's.
+	// asks for, whatever streams.yaml says; 0 leaves existing streams as
+	// they are and creates new ones with streams.yaml's count.
 	Replicas int
 	// replicasEnv is why $BALCONY_REPLICAS could not be read, if it
 	// could not: Connect refuses to start on it.
@@ -118,11 +119,10 @@ func (s *ServerFlags) Register(fs *pflag.FlagSet, defaultDataDir string, def Emb
 		}
 		replicas = n
 	}
-	fs.IntVar(&s.Replicas, "replicas", replicas, "when provisioning: copies a JetStream cluster keeps of every stream and bucket, 1 to 5 (3 on a cluster of 3; odd counts survive as many failures as the even count above them); overrides streams.yaml and scales existing streams up or down without losing their content (env BALCONY_REPLICAS; default: streams.yaml's, 1)")
+	fs.IntVar(&s.Replicas, "replicas", replicas, "when provisioning: copies a JetStream cluster keeps of every stream and bucket, 1 to 5 (3 on a cluster of 3; odd counts survive as many failures as the even count above them); overrides streams.yaml and scales existing streams up or down without losing their content (env BALCONY_REPLICAS; unset: existing streams keep their count, new ones get streams.yaml's, 1)")
 }
 
-// replicas is the replica count provisioning asks for (0: streams.yaml's),
-// checked.
+// replicas is the replica count provisioning asks for (0: none), checked.
 func (s ServerFlags) replicas(log zerolog.Logger) (int, error) {
 	if s.replicasEnv != nil && s.Replicas == 0 {
 		return 0, s.replicasEnv
