@@ -8,7 +8,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
 LDFLAGS := -X github.com/balcony-dev/balcony/pkg/version.Version=$(VERSION)
 
-.PHONY: all build test unit e2e demo lint bench bench-fleet compose-check clean
+.PHONY: all build test test-cluster unit e2e demo lint bench bench-fleet compose-check clean
 
 all: build
 
@@ -20,6 +20,13 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -race -timeout 15m ./...
 	$(GO) test -timeout 15m -run 'TestTwoThousandAgents|TestNoopOfTwoThousandHosts|TestHarnessMeasuresEveryGoal' ./pkg/agent ./pkg/nooper ./pkg/fleetbench
+
+# A real 3-node JetStream cluster (nats-server processes built from go.mod's
+# version) at three replicas, a collection and an approval with a node killed
+# mid-collection, then the streams' leader killed (docs/cluster.md). Minutes,
+# not seconds: not part of `make test`; .ci/run runs it after.
+test-cluster:
+	$(GO) test -race -tags cluster -timeout 20m -v ./e2e/cluster/
 
 unit:
 	$(GO) test -race -short ./pkg/...
@@ -35,7 +42,9 @@ demo: build
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet ./...
+	$(GO) vet -tags cluster ./e2e/cluster/
 	staticcheck ./...
+	staticcheck -tags cluster ./e2e/cluster/
 
 # docker-compose.yml is checked, not run: these machines have no Docker engine.
 compose-check:

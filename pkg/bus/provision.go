@@ -13,11 +13,19 @@ import (
 	"github.com/balcony-dev/balcony"
 )
 
+// MaxReplicas is the most replicas JetStream keeps of a stream.
+const MaxReplicas = 5
+
 // Declaration is the content of streams.yaml.
 type Declaration struct {
-	Streams []StreamDecl `yaml:"streams"`
-	KV      []KVDecl     `yaml:"kv"`
-	Objects []ObjectDecl `yaml:"objects"`
+	// Replicas is how many copies a JetStream cluster keeps of every
+	// stream, bucket and object store that does not say otherwise; 0
+	// means 1, what a single server can hold. An operator sets it for a
+	// cluster with the daemons' --replicas (SetReplicas).
+	Replicas int          `yaml:"replicas"`
+	Streams  []StreamDecl `yaml:"streams"`
+	KV       []KVDecl     `yaml:"kv"`
+	Objects  []ObjectDecl `yaml:"objects"`
 }
 
 // StreamDecl declares one stream. Every stream uses limits retention and
@@ -55,35 +63,79 @@ type ObjectDecl struct {
 	Replicas    int           `yaml:"replicas"`
 }
 
+// ValidReplicas checks a replica count: 1 to MaxReplicas. An odd count is
+// what a cluster wants (an even one survives no more failures than the
+// odd one below it), but an even one works, so it is not refused here.
+func ValidReplicas(n int) error {
+	if n < 1 || n > MaxReplicas {
+		return fmt.Errorf("replicas %d: want 1 to %d (3 for a cluster of 3)", n, MaxReplicas)
+	}
+	return nil
+}
+
+// checkReplicas checks a declared count, where 0 means unset.
+func checkReplicas(what string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	if err := ValidReplicas(n); err != nil {
+		return fmt.Errorf("streams.yaml: %s: %w", what, err)
+	}
+	return nil
+}
+
 // ParseDeclaration reads streams.yaml and checks it: names present and
-// unique, subjects given.
+// unique, subjects given, replica counts 1 to MaxReplicas. The top-level
+// replicas count is given to every stream, bucket and object store that
+// sets none of its own.
 func ParseDeclaration(data []byte) (*Declaration, error) {
 	var d Declaration
 	if err := yaml.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("streams.yaml: %w", err)
 	}
+	if err := checkReplicas("top level", d.Replicas); err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
-	for _, s := range d.Streams {
+	for i, s := range d.Streams {
 		if s.Name == "" || len(s.Subjects) == 0 {
 			return nil, fmt.Errorf("streams.yaml: stream %q needs a name and subjects", s.Name)
+		}
+		if err := checkReplicas("stream "+s.Name, s.Replicas); err != nil {
+			return nil, err
+		}
+		if s.Replicas == 0 {
+			d.Streams[i].Replicas = d.Replicas
 		}
 		if seen["stream:"+s.Name] {
 			return nil, fmt.Errorf("streams.yaml: stream %q declared twice", s.Name)
 		}
 		seen["stream:"+s.Name] = true
 	}
-	for _, b := range d.KV {
+	for i, b := range d.KV {
 		if b.Bucket == "" {
 			return nil, errors.New("streams.yaml: a kv bucket needs a name")
+		}
+		if err := checkReplicas("kv bucket "+b.Bucket, b.Replicas); err != nil {
+			return nil, err
+		}
+		if b.Replicas == 0 {
+			d.KV[i].Replicas = d.Replicas
 		}
 		if seen["kv:"+b.Bucket] {
 			return nil, fmt.Errorf("streams.yaml: kv bucket %q declared twice", b.Bucket)
 		}
 		seen["kv:"+b.Bucket] = true
 	}
-	for _, o := range d.Objects {
+	for i, o := range d.Objects {
 		if o.Bucket == "" {
 			return nil, errors.New("streams.yaml: an object store needs a name")
+		}
+		if err := checkReplicas("object store "+o.Bucket, o.Replicas); err != nil {
+			return nil, err
+		}
+		if o.Replicas == 0 {
+			d.Objects[i].Replicas = d.Replicas
 		}
 		if seen["obj:"+o.Bucket] {
 			return nil, fmt.Errorf("streams.yaml: object store %q declared twice", o.Bucket)
@@ -91,6 +143,27 @@ func ParseDeclaration(data []byte) (*Declaration, error) {
 		seen["obj:"+o.Bucket] = true
 	}
 	return &d, nil
+}
+
+// SetReplicas gives every stream, bucket and object store of d n replicas,
+// whatever streams.yaml says: the operator's choice for the bus at hand
+// (3 on a cluster of 3), made without rebuilding. Provisioning then
+// scales existing streams to n, up or down, keeping their content.
+func (d *Declaration) SetReplicas(n int) error {
+	if err := ValidReplicas(n); err != nil {
+		return err
+	}
+	d.Replicas = n
+	for i := range d.Streams {
+		d.Streams[i].Replicas = n
+	}
+	for i := range d.KV {
+		d.KV[i].Replicas = n
+	}
+	for i := range d.Objects {
+		d.Objects[i].Replicas = n
+	}
+	return nil
 }
 
 // StreamConfig is the JetStream configuration of the declared stream.
@@ -167,11 +240,67 @@ func Provision(ctx context.Context, js jetstream.JetStream, d *Declaration) erro
 
 // ProvisionDeclared provisions the streams.yaml built into the binary.
 func ProvisionDeclared(ctx context.Context, js jetstream.JetStream) error {
+	return ProvisionDeclaredReplicas(ctx, js, 0)
+}
+
+// ProvisionDeclaredReplicas provisions the streams.yaml built into the
+// binary with replicas copies of everything (SetReplicas). With replicas
+// 0, a stream, bucket or object store that exists keeps the count it has
+// and a new one gets streams.yaml's: only an operator's explicit count
+// scales the bus, never a daemon started without one. A count the
+// servers cannot hold (3 on a single server, or on a cluster of 2) fails
+// with the server's reason.
+func ProvisionDeclaredReplicas(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	d, err := ParseDeclaration(balcony.StreamsYAML)
 	if err != nil {
 		return err
 	}
-	return Provision(ctx, js, d)
+	if replicas != 0 {
+		if err := d.SetReplicas(replicas); err != nil {
+			return err
+		}
+	} else if err := keepReplicas(ctx, js, d); err != nil {
+		return err
+	}
+	if err := Provision(ctx, js, d); err != nil {
+		if replicas > 1 {
+			return fmt.Errorf("%w (at %d replicas, which needs a JetStream cluster of at least %d servers)", err, replicas, replicas)
+		}
+		return err
+	}
+	return nil
+}
+
+// keepReplicas gives each declaration of d whose stream exists that
+// stream's replica count.
+func keepReplicas(ctx context.Context, js jetstream.JetStream, d *Declaration) error {
+	current := func(stream string, n *int) error {
+		s, err := js.Stream(ctx, stream)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("provision: stream %s: %w", stream, err)
+		}
+		*n = s.CachedInfo().Config.Replicas
+		return nil
+	}
+	for i := range d.Streams {
+		if err := current(d.Streams[i].Name, &d.Streams[i].Replicas); err != nil {
+			return err
+		}
+	}
+	for i := range d.KV {
+		if err := current("KV_"+d.KV[i].Bucket, &d.KV[i].Replicas); err != nil {
+			return err
+		}
+	}
+	for i := range d.Objects {
+		if err := current("OBJ_"+d.Objects[i].Bucket, &d.Objects[i].Replicas); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WaitForStreams returns once every stream of names (a bucket's is

@@ -56,6 +56,27 @@ func TestParseDeclarationEdges(t *testing.T) {
 					t.Errorf("kv config %+v", b)
 				}
 			}},
+		{name: "top-level replicas for those that set none", yaml: "replicas: 3\nstreams:\n  - {name: A, subjects: [a]}\n  - {name: B, subjects: [b], replicas: 1}\nkv:\n  - {bucket: b}\nobjects:\n  - {bucket: o}\n",
+			check: func(t *testing.T, d *bus.Declaration) {
+				if a, b := d.Streams[0].StreamConfig().Replicas, d.Streams[1].StreamConfig().Replicas; a != 3 || b != 1 {
+					t.Errorf("stream replicas %d and %d, want 3 (top level) and 1 (its own)", a, b)
+				}
+				if r := d.KV[0].KeyValueConfig().Replicas; r != 3 {
+					t.Errorf("kv replicas %d, want 3", r)
+				}
+				if r := d.Objects[0].ObjectStoreConfig().Replicas; r != 3 {
+					t.Errorf("object store replicas %d, want 3", r)
+				}
+			}},
+		{name: "replicas above five", yaml: "streams:\n  - {name: A, subjects: [a], replicas: 6}\n", wantErr: "stream A: replicas 6: want 1 to 5"},
+		{name: "negative replicas", yaml: "kv:\n  - {bucket: b, replicas: -1}\n", wantErr: "kv bucket b: replicas -1"},
+		{name: "top-level replicas zero", yaml: "replicas: 0\nobjects:\n  - {bucket: o}\n", check: func(t *testing.T, d *bus.Declaration) {
+			if r := d.Objects[0].ObjectStoreConfig().Replicas; r != 1 {
+				t.Errorf("object store replicas %d, want 1", r)
+			}
+		}},
+		{name: "top-level replicas too many", yaml: "replicas: 7\n", wantErr: "top level: replicas 7"},
+		{name: "object store replicas too many", yaml: "objects:\n  - {bucket: o, replicas: 9}\n", wantErr: "object store o: replicas 9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,5 +184,65 @@ func TestProvisionFailsOnConflict(t *testing.T) {
 	err := bus.Provision(context.Background(), c.JS, d)
 	if err == nil || !strings.Contains(err.Error(), "provision stream OVERLAP") {
 		t.Fatalf("got %v, want an error naming the stream", err)
+	}
+}
+
+// The built-in declaration is for the single embedded server: one copy of
+// everything, unless the operator says otherwise.
+func TestDeclaredReplicasAreOneByDefault(t *testing.T) {
+	d, err := bus.ParseDeclaration(balcony.StreamsYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.Streams {
+		if s.Replicas != 1 {
+			t.Errorf("stream %s: replicas %d, want 1", s.Name, s.Replicas)
+		}
+	}
+	for _, b := range d.KV {
+		if b.Replicas != 1 {
+			t.Errorf("kv bucket %s: replicas %d, want 1", b.Bucket, b.Replicas)
+		}
+	}
+	for _, o := range d.Objects {
+		if o.Replicas != 1 {
+			t.Errorf("object store %s: replicas %d, want 1", o.Bucket, o.Replicas)
+		}
+	}
+}
+
+func TestSetReplicasOverridesEveryDeclaration(t *testing.T) {
+	d, err := bus.ParseDeclaration([]byte("streams:\n  - {name: A, subjects: [a], replicas: 1}\nkv:\n  - {bucket: b, replicas: 5}\nobjects:\n  - {bucket: o}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetReplicas(3); err != nil {
+		t.Fatal(err)
+	}
+	if s, b, o := d.Streams[0].StreamConfig().Replicas, d.KV[0].KeyValueConfig().Replicas, d.Objects[0].ObjectStoreConfig().Replicas; s != 3 || b != 3 || o != 3 {
+		t.Errorf("replicas stream %d, kv %d, object store %d; want 3 each", s, b, o)
+	}
+	for _, n := range []int{0, -1, 6} {
+		if err := d.SetReplicas(n); err == nil || !strings.Contains(err.Error(), "want 1 to 5") {
+			t.Errorf("SetReplicas(%d): %v, want an error saying 1 to 5", n, err)
+		}
+	}
+	if d.Replicas != 3 {
+		t.Errorf("a refused count changed the declaration: replicas %d", d.Replicas)
+	}
+}
+
+// A single server cannot hold three copies: provisioning says so, and
+// what it needs, rather than leaving the operator with the server's words
+// alone.
+func TestProvisionThreeReplicasOnOneServer(t *testing.T) {
+	c := bustest.Start(t)
+	err := bus.ProvisionDeclaredReplicas(context.Background(), c.JS, 3)
+	if err == nil || !strings.Contains(err.Error(), "cluster of at least 3 servers") || !strings.Contains(err.Error(), "non-clustered") {
+		t.Fatalf("got %v, want the server's refusal and what it needs", err)
+	}
+	// At one replica, what the server holds, it provisions.
+	if err := bus.ProvisionDeclaredReplicas(context.Background(), c.JS, 1); err != nil {
+		t.Fatal(err)
 	}
 }

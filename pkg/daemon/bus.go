@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -32,7 +34,7 @@ type ClientFlags struct {
 // fs, defaulting to $BALCONY_NATS_URL, $BALCONY_NATS_CREDS and
 // $BALCONY_NATS_TLS_{CA,CERT,KEY}.
 func (c *ClientFlags) Register(fs *pflag.FlagSet) {
-	fs.StringVar(&c.URL, "nats-url", os.Getenv("BALCONY_NATS_URL"), "NATS server URL(s), comma-separated; tls:// for TLS (env BALCONY_NATS_URL; "+DefaultURL+" when both are empty)")
+	fs.StringVar(&c.URL, "nats-url", os.Getenv("BALCONY_NATS_URL"), "NATS server URL(s), comma-separated: on a cluster give every server, the client moves to another when its own goes away (docs/cluster.md); tls:// for TLS (env BALCONY_NATS_URL; "+DefaultURL+" when both are empty)")
 	fs.StringVar(&c.Creds, "nats-creds", os.Getenv("BALCONY_NATS_CREDS"), "NATS credentials: a .creds file or a user nkey seed file, as written by 'nooper credentials' (env BALCONY_NATS_CREDS)")
 	fs.StringVar(&c.TLSCA, "nats-tls-ca", os.Getenv("BALCONY_NATS_TLS_CA"), "PEM file of the CAs that sign the NATS server's certificate (env BALCONY_NATS_TLS_CA)")
 	fs.StringVar(&c.TLSCert, "nats-tls-cert", os.Getenv("BALCONY_NATS_TLS_CERT"), "PEM client certificate, for a server that verifies clients (env BALCONY_NATS_TLS_CERT)")
@@ -82,6 +84,13 @@ type ServerFlags struct {
 	// Config is a nats-server configuration file for the embedded server.
 	Config    string
 	Provision bool
+	// Replicas is how many copies of every stream and bucket provisioning
+	// asks for, whatever streams.yaml says; 0 leaves existing streams as
+	// they are and creates new ones with streams.yaml's count.
+	Replicas int
+	// replicasEnv is why $BALCONY_REPLICAS could not be read, if it
+	// could not: Connect refuses to start on it.
+	replicasEnv error
 	// Default is what a daemon given no URL and no --embedded does.
 	Default Embedding
 }
@@ -102,6 +111,32 @@ func (s *ServerFlags) Register(fs *pflag.FlagSet, defaultDataDir string, def Emb
 	// Only the bus's owner creates streams: the others need no rights on
 	// the JetStream API beyond their own, and wait for the nooper.
 	fs.BoolVar(&s.Provision, "provision", def == EmbedByDefault, "create or update the streams and buckets of streams.yaml at start (otherwise wait until the nooper has); a daemon that embeds the server always does")
+	replicas := 0
+	if v := os.Getenv("BALCONY_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			s.replicasEnv = fmt.Errorf("$BALCONY_REPLICAS %q is not a number", v)
+		}
+		replicas = n
+	}
+	fs.IntVar(&s.Replicas, "replicas", replicas, "when provisioning: copies a JetStream cluster keeps of every stream and bucket, 1 to 5 (3 on a cluster of 3; odd counts survive as many failures as the even count above them); overrides streams.yaml and scales existing streams up or down without losing their content (env BALCONY_REPLICAS; unset: existing streams keep their count, new ones get streams.yaml's, 1)")
+}
+
+// replicas is the replica count provisioning asks for (0: none), checked.
+func (s ServerFlags) replicas(log zerolog.Logger) (int, error) {
+	if s.replicasEnv != nil && s.Replicas == 0 {
+		return 0, s.replicasEnv
+	}
+	if s.Replicas == 0 {
+		return 0, nil
+	}
+	if err := bus.ValidReplicas(s.Replicas); err != nil {
+		return 0, fmt.Errorf("--replicas: %w", err)
+	}
+	if s.Replicas%2 == 0 {
+		log.Warn().Int("replicas", s.Replicas).Msg("an even replica count survives no more lost servers than the odd count below it, and costs one more copy of every write")
+	}
+	return s.Replicas, nil
 }
 
 // BusFlags are a daemon's bus flags: the client's, which its verbs share,
@@ -146,6 +181,10 @@ func (b BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) 
 	if b.Server.Config != "" && !embed {
 		return nil, errConfigWithURL
 	}
+	replicas, err := b.Server.replicas(log)
+	if err != nil {
+		return nil, err
+	}
 	opts := b.Client.options(name, log)
 	opts.URL, opts.WaitForServer = url, true
 	if embed {
@@ -164,7 +203,7 @@ func (b BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) 
 	}
 	// A daemon that starts the bus owns it: nobody else would provision.
 	if b.Server.Provision || embed {
-		err = bus.ProvisionDeclared(ctx, conn.JS)
+		err = bus.ProvisionDeclaredReplicas(ctx, conn.JS, replicas)
 	} else {
 		err = bus.WaitForStreams(ctx, conn.JS, b.Needs, log)
 	}

@@ -25,6 +25,7 @@ func parse(t *testing.T, def daemon.Embedding, env map[string]string, args ...st
 	t.Helper()
 	t.Setenv("BALCONY_NATS_URL", "")
 	t.Setenv("BALCONY_NATS_CREDS", "")
+	t.Setenv("BALCONY_REPLICAS", "")
 	for _, k := range []string{"CA", "CERT", "KEY"} {
 		t.Setenv("BALCONY_NATS_TLS_"+k, "")
 	}
@@ -58,6 +59,10 @@ func TestBusFlagsRegister(t *testing.T) {
 			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
 		{"all flags", nil, []string{"--embedded", "--data-dir=/d", "--listen=0.0.0.0:4333", "--no-sync-always", "--provision=false", "--server-config=/etc/nats.conf"}, daemon.BusFlags{
 			Server: daemon.ServerFlags{Embedded: true, DataDir: "/d", Listen: "0.0.0.0:4333", NoSync: true, Config: "/etc/nats.conf"}}},
+		{"replicas env", map[string]string{"BALCONY_REPLICAS": "3"}, nil, daemon.BusFlags{
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Replicas: 3}}},
+		{"replicas flag wins over env", map[string]string{"BALCONY_REPLICAS": "3"}, []string{"--replicas=5"}, daemon.BusFlags{
+			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222", Replicas: 5}}},
 		{"tls env", map[string]string{"BALCONY_NATS_TLS_CA": "/ca.pem", "BALCONY_NATS_TLS_CERT": "/c.pem", "BALCONY_NATS_TLS_KEY": "/k.pem"}, nil, daemon.BusFlags{
 			Client: daemon.ClientFlags{TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem"},
 			Server: daemon.ServerFlags{DataDir: "/var/lib/balcony", Listen: "127.0.0.1:4222"}}},
@@ -335,5 +340,48 @@ func TestDaemonWaitsForItsStreams(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("after provisioning: %v", err)
+	}
+}
+
+// --replicas reaches provisioning, checked: a count out of range or an
+// unreadable $BALCONY_REPLICAS stops the daemon before it touches the bus,
+// a count the server cannot hold fails with what it needs, an even count
+// is warned about.
+func TestReplicasFlag(t *testing.T) {
+	srv := bustest.Start(t)
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantErr  string // empty: connects
+		wantWarn bool
+	}{
+		{name: "out of range", args: []string{"--replicas=7"}, wantErr: "--replicas: replicas 7: want 1 to 5"},
+		{name: "negative", args: []string{"--replicas=-1"}, wantErr: "want 1 to 5"},
+		{name: "unreadable environment", env: map[string]string{"BALCONY_REPLICAS": "three"}, wantErr: `$BALCONY_REPLICAS "three" is not a number`},
+		{name: "the flag overrides an unreadable environment", env: map[string]string{"BALCONY_REPLICAS": "three"}, args: []string{"--replicas=1"}},
+		{name: "one on one server", args: []string{"--replicas=1"}},
+		{name: "streams.yaml's", args: nil},
+		{name: "three on one server", env: map[string]string{"BALCONY_REPLICAS": "3"}, wantErr: "cluster of at least 3 servers"},
+		{name: "even", args: []string{"--replicas=2"}, wantErr: "cluster of at least 2 servers", wantWarn: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := parse(t, daemon.ConnectByDefault, tt.env, append([]string{"--nats-url=" + srv.URL(), "--provision"}, tt.args...)...)
+			var logs bytes.Buffer
+			c, err := b.Connect(context.Background(), "nooper", zerolog.New(&logs))
+			if err == nil {
+				c.Close()
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
+			}
+			if warned := strings.Contains(logs.String(), "even replica count"); warned != tt.wantWarn {
+				t.Errorf("warned about an even count: %v, want %v (logs: %s)", warned, tt.wantWarn, logs.String())
+			}
+		})
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 // ServerFlags configure the bus a daemon embeds or provisions: a client
 // verb has no use for them.
-var ServerFlags = []string{"--embedded", "--data-dir", "--listen", "--no-sync-always", "--provision"}
+var ServerFlags = []string{"--embedded", "--data-dir", "--listen", "--no-sync-always", "--provision", "--replicas"}
 
 // ClientFlags reach a running bus; every verb takes them.
 var ClientFlags = []string{"--nats-url", "--nats-creds", "--log-level"}
