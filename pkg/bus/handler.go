@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,6 +74,11 @@ type Durable struct {
 	// time, in order. A handler whose work is mostly waiting on the
 	// server (a store write) keeps up with a fleet only with several.
 	Workers int
+	// AckWait is how long the server waits for a message's
+	// acknowledgement before it delivers it again; 0 means a minute. A
+	// message sent to a client whose server died is delivered again
+	// only then, so a consumer of quick handlers sets it shorter.
+	AckWait time.Duration
 }
 
 // Consume creates or updates the durable consumer d and delivers its
@@ -83,7 +89,7 @@ func (c *Conn) Consume(ctx context.Context, service string, d Durable, h Handler
 		Durable:       d.Name,
 		Description:   d.Description,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
+		AckWait:       cmp.Or(d.AckWait, time.Minute),
 		MaxAckPending: max(d.MaxAckPending, 1),
 		FilterSubject: d.Filter,
 		MaxDeliver:    -1,

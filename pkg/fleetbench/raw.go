@@ -48,15 +48,19 @@ func (b *bench) fanOut(ctx context.Context, e *env, hr *HostsResult) []string {
 	return revs
 }
 
-// askAll asks every host for a noop of rev through runs.Asker, one host
-// after the other as the nooper does, and waits until they all got it.
+// askAll asks every host for a noop of rev through runs.Asker as the
+// nooper does (Request for each, then PublishAll), and waits until they
+// all got it.
 func (b *bench) askAll(ctx context.Context, e *env, hosts []string, rev string) (float64, error) {
 	asker := runs.Asker{Conn: e.conn, Kind: protocol.KindNoop, RequestedBy: "bench-fleet", Timeout: time.Hour, Log: b.log}
 	tag := "r" + nuid.Next()
 	start := time.Now()
-	for _, h := range hosts {
-		need := &runs.Need{Host: h, Revision: rev}
-		if _, err := asker.Ask(ctx, need, tag, start, nil); err != nil {
+	reqs := make([]protocol.RunRequest, len(hosts))
+	for i, h := range hosts {
+		reqs[i] = asker.Request(&runs.Need{Host: h, Revision: rev}, tag, start, nil)
+	}
+	for _, err := range asker.PublishAll(ctx, reqs) {
+		if err != nil {
 			return 0, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/protocol"
+	"github.com/balcony-dev/balcony/pkg/review"
 )
 
 // finishing is a complete collection as the step that finishes it saw
@@ -152,13 +153,9 @@ func readyID(c *Collection) string {
 func (n *Nooper) announceReady(ctx context.Context, c *Collection, id string) error {
 	res := c.Result
 	digest := res.Digest()
-	text := fmt.Sprintf("noop of %s %q ready: %d change groups on %d hosts", protocol.Short(c.Commit.SHA), c.Commit.Subject, len(res.Groups), len(c.Hosts))
-	if len(res.Unanswered) > 0 {
-		text += fmt.Sprintf(", %d hosts did not answer", len(res.Unanswered))
-	}
-	if len(res.Errors) > 0 {
-		text += fmt.Sprintf(", %d errors", len(res.Errors))
-	}
+	// The summary says what a reader of one line needs first: how many
+	// changes, on how many hosts, the outliers, the errors.
+	text := fmt.Sprintf("noop of %s %q ready: %s", protocol.Short(c.Commit.SHA), c.Commit.Subject, review.Summarize(res))
 	groups := make([]string, 0, len(res.Groups))
 	for _, g := range res.Groups {
 		groups = append(groups, g.ID)

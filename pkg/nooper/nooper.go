@@ -168,6 +168,10 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 // two store round trips, which many hosts answering together overlap.
 const reportWorkers = 16
 
+// reportAckWait is how long a report's delivery waits for the nooper to
+// take it in before it is delivered again.
+const reportAckWait = 10 * time.Second
+
 // startErr is Run's error for a failure while starting: none when ctx was
 // cancelled meanwhile (a SIGTERM during start-up is a clean stop).
 func (n *Nooper) startErr(ctx context.Context, err error) error {
@@ -202,6 +206,10 @@ func (n *Nooper) Run(ctx context.Context) error {
 	rc, err := n.conn.Consume(ctx, "nooper", bus.Durable{
 		Stream: "REPORTS", Name: n.opts.Durable + "-reports", Description: "nooper: every host's noop reports",
 		Filter: bus.ReportPrefix + "noop.>", MaxAckPending: 1000, Workers: reportWorkers,
+		// A report takes two store round trips to take in: one sent to
+		// a cluster node that died comes again after seconds, not a
+		// minute of a stalled collection.
+		AckWait: reportAckWait,
 	}, n.onReport)
 	if err != nil {
 		return n.startErr(ctx, err)
