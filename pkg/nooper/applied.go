@@ -132,7 +132,7 @@ func (n *Nooper) watchApplied(ctx context.Context, wg *sync.WaitGroup) error {
 // collections after their applied revisions. All the hosts that changed
 // since the last pass are handled together: a collection is re-nooped
 // once for all of them. A failed pass is tried again at the next step.
-// n.mu must be held.
+// It runs in the step, and takes n.mu itself.
 func (n *Nooper) renoopApplied(ctx context.Context, now time.Time) {
 	hosts := n.applied.take()
 	if len(hosts) == 0 {
@@ -230,10 +230,15 @@ func (c *Collection) behind(hosts map[string]appliedMark) map[string]appliedMark
 // folds the hosts' needs back to unanswered and goes on, in the same
 // generation: nothing of it was announced yet (or, during a re-noop, the
 // generation's result is not). Either way its runs take a new tag, so that
-// the new runs' ids are new. n.mu must be held.
+// the new runs' ids are new. It runs in the step: what it reads from the
+// store (a finished collection, the hosts' reports) it reads without the
+// lock, which it takes only to change the collection.
 func (n *Nooper) renoopHosts(ctx context.Context, sha string, hosts map[string]appliedMark, now time.Time) error {
+	n.mu.Lock()
 	c := n.active[sha]
-	if c == nil {
+	n.mu.Unlock()
+	loaded := c == nil
+	if loaded {
 		// The record first: a finished noop's result, perhaps in the
 		// object store, is read only when the noop is redone.
 		rec, err := n.store.record(ctx, sha)
@@ -252,19 +257,35 @@ func (n *Nooper) renoopHosts(ctx context.Context, sha string, hosts map[string]a
 		if err = n.store.withNeeds(ctx, c); err != nil {
 			return err
 		}
-		// Which of its needs were answered is not stored: the
-		// reports say.
-		n.recheck[sha] = true
 	}
+	// Only the step changes a collection's record fields (the lock
+	// guards its needs): they are read here without it.
 	stale := c.behind(hosts)
 	if len(stale) == 0 {
 		return nil
 	}
+	// Which of the hosts' reports were taken after their apply.
+	fresh := map[needKey]bool{}
+	for h, m := range stale {
+		for _, rev := range append([]string{sha, m.rev}, c.Chain...) {
+			if rev == "" || fresh[needKey{h, rev}] {
+				continue
+			}
+			r, err := n.store.report(ctx, rev, h)
+			if err != nil {
+				return err
+			}
+			fresh[needKey{h, rev}] = r != nil && r.FinishedAt.After(m.at)
+		}
+	}
+	n.mu.Lock()
+	if active := n.active[sha]; active != nil && active != c {
+		n.mu.Unlock()
+		return nil // re-nooped meanwhile: it took the hosts' records as they are
+	}
 	names := make([]string, 0, len(stale))
 	for h, m := range stale {
-		if err := n.refreshHost(ctx, c, h, m); err != nil {
-			return err
-		}
+		n.refreshHost(c, h, m, fresh)
 		names = append(names, h)
 	}
 	sort.Strings(names)
@@ -283,11 +304,26 @@ func (n *Nooper) renoopHosts(ctx context.Context, sha string, hosts map[string]a
 		c.State, c.Started, c.Finished = StateCollecting, now, time.Time{}
 		c.Announced, c.unsaved, c.announcedID = false, false, ""
 	}
-	if err := n.store.saveCollection(ctx, c); err != nil {
-		return err
+	if loaded {
+		// Which of its needs were answered is not stored: the reports
+		// say.
+		n.recheck[sha] = true
 	}
+	c.starting = true // stored before a step uses it
 	n.active[sha] = c
 	delete(n.lastProgress, sha)
+	rec := c.header()
+	n.mu.Unlock()
+	err := n.store.saveCollection(ctx, rec)
+	n.mu.Lock()
+	c.starting = false
+	if err != nil && loaded {
+		delete(n.active, sha) // tried again: the hosts stay pending
+	}
+	n.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	n.log.Info().Str("commit", sha).Int("generation", c.Generation).Strs("hosts", names).Bool("restarted", restart).Msg("re-noop of hosts after their apply")
 	if restart {
 		n.announce(ctx, fmt.Sprintf("noop.started:%s:%d", sha, c.Generation), protocol.Event{
@@ -301,10 +337,11 @@ func (n *Nooper) renoopHosts(ctx context.Context, sha string, hosts map[string]a
 
 // refreshHost takes host's apply m into c: the applied revision becomes
 // the host's drift baseline, and each of the host's needs whose report is
-// from before the apply is asked anew. The runs it forgets are kept a
-// while, so that their late answers are still taken in (stored, if newer
-// than what is), without answering anything.
-func (n *Nooper) refreshHost(ctx context.Context, c *Collection, host string, m appliedMark) error {
+// from before the apply (fresh says which are not) is asked anew. The
+// runs it forgets are kept a while, so that their late answers are still
+// taken in (stored, if newer than what is), without answering anything.
+// n.mu must be held.
+func (n *Nooper) refreshHost(c *Collection, host string, m appliedMark, fresh map[needKey]bool) {
 	if c.AppliedAt == nil {
 		c.AppliedAt = map[string]time.Time{}
 	}
@@ -326,15 +363,7 @@ func (n *Nooper) refreshHost(ctx context.Context, c *Collection, host string, m 
 				n.forgetRuns(need)
 				continue // the previous baseline
 			}
-			fresh := false
-			if need.Answered {
-				r, err := n.store.report(ctx, need.Revision, host)
-				if err != nil {
-					return err
-				}
-				fresh = r != nil && r.FinishedAt.After(m.at)
-			}
-			if !fresh {
+			if !need.Answered || !fresh[needKey{host, need.Revision}] {
 				n.forgetRuns(need)
 				need = Need{Host: host, Revision: need.Revision}
 			}
@@ -348,7 +377,6 @@ func (n *Nooper) refreshHost(ctx context.Context, c *Collection, host string, m 
 	// Its reports taken since the apply count: looked for first.
 	c.looked = false
 	c.dirty(host)
-	return nil
 }
 
 // forgetRuns keeps the runs of a need no longer waited for among the

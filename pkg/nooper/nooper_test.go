@@ -248,7 +248,7 @@ func TestHostThatNeverAnswers(t *testing.T) {
 	}
 	ready := evs.of("noop.ready", revA)
 	eventually(t, 5*time.Second, "a noop.ready event", func() bool { ready = evs.of("noop.ready", revA); return len(ready) > 0 })
-	if un, _ := ready[0].Data["unanswered"].([]any); len(un) != 1 || un[0] != waldorf || !strings.Contains(ready[0].Text, "1 hosts did not answer") {
+	if un, _ := ready[0].Data["unanswered"].([]any); len(un) != 1 || un[0] != waldorf || !strings.Contains(ready[0].Text, "1 host not answered") {
 		t.Errorf("noop.ready event %+v, want %s unanswered", ready[0], waldorf)
 	}
 }
