@@ -26,7 +26,9 @@ func TestApproverReadsLargeNoopsFromTheNooper(t *testing.T) {
 	h.startApprover()
 	startRealNooper(t, h.conn, h.code)
 	limit := h.conn.PayloadLimit()
-	for _, host := range []string{"statler.example.com", "waldorf.example.com"} {
+	// Four changes of a third of the limit each: the result exceeds a
+	// value, each report fits in a message.
+	for _, host := range []string{"statler.example.com", "waldorf.example.com", "fozzie.example.com", "kermit.example.com"} {
 		answerWithBigDiff(t, h.conn, host, limit/3)
 	}
 
@@ -56,8 +58,8 @@ func TestApproverReadsLargeNoopsFromTheNooper(t *testing.T) {
 		t.Fatal("the noop fits in a noops value: the test shows nothing")
 	}
 	status := h.status(c.SHA)
-	if len(status.Groups) != 2 || status.Approved {
-		t.Fatalf("status: %d groups, approved %v; want the 2 large changes, not approved", len(status.Groups), status.Approved)
+	if len(status.Groups) != 4 || status.Approved {
+		t.Fatalf("status: %d groups, approved %v; want the 4 large changes, not approved", len(status.Groups), status.Approved)
 	}
 	if r := h.approve(c.SHA, "bunsen"); !r.Approved {
 		t.Fatalf("approved by an admin: %+v", r)
