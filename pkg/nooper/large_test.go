@@ -25,7 +25,7 @@ import (
 // group and in the host's own delta) does not.
 func bigReports(host string, limit int) func(string) []report.Resource {
 	line := "+" + host + " was here\n"
-	diff := "--- /etc/big\n+++ /etc/big\n@@ -0,0 +1 @@\n" + strings.Repeat(line, limit/3/len(line))
+	diff := "--- /etc/big\n+++ /etc/big\n@@ -0,0 +1 @@\n" + strings.Repeat(line, limit*3/5/len(line)) // two exceed a value
 	big := report.Resource{ID: "File[/etc/big]", Type: "File", Title: "/etc/big", File: "manifests/site.pp", Line: 9,
 		Events: []report.Event{{Property: "content", Previous: "{md5}0", Desired: "{md5}" + host, Status: "noop"}}, Diff: diff}
 	return func(rev string) []report.Resource {
