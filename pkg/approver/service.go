@@ -231,6 +231,7 @@ func (a *Approver) handleRevoke(ctx context.Context, who string, data []byte) (a
 	}
 	removed := 0
 	st, err := a.update(ctx, req.Revision, func(st *state) error {
+		removed = 0 // applied again to the record read again after a conflict
 		kept := st.rec.Approvals[:0]
 		for _, ap := range st.rec.Approvals {
 			if owners.Normalize(ap.By) == who {
