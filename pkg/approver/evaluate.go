@@ -101,7 +101,7 @@ func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) e
 		st       *state
 		publish  []bus.Announcement
 		revision uint64
-		checked string // the other delta a record was saved from, for which the collection was read again
+		checked  string // the other delta a record was saved from, for which the collection was read again
 	)
 	for attempt := 1; ; attempt++ {
 		rec, stored, err := a.store.get(ctx, sha)
