@@ -89,8 +89,15 @@ type Approver struct {
 	// never gets two review issues; nothing but that commit's sync waits
 	// on it.
 	issues keyedMutex
-	stops  []func()
+	// requests bounds the service's requests served at once; serving
+	// counts them, so that stopping waits for them.
+	requests chan struct{}
+	serving  sync.WaitGroup
+	stops    []func()
 }
+
+// maxRequests is how many requests the service serves at once.
+const maxRequests = 64
 
 // New checks the options and opens the approvals bucket.
 func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
@@ -117,7 +124,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
 		return nil, fmt.Errorf("approver: approvals bucket: %w", err)
 	}
 	return &Approver{
-		opts: o, conn: conn, store: store{kv: kv},
+		opts: o, conn: conn, store: store{kv: kv}, requests: make(chan struct{}, maxRequests),
 		log: o.Log.With().Str("component", "approver").Logger(),
 	}, nil
 }
@@ -158,7 +165,7 @@ func (a *Approver) start(ctx context.Context) error {
 		a.stop()
 		return fmt.Errorf("micro service: %w", err)
 	}
-	a.stops = append(a.stops, func() { _ = svc.Stop() })
+	a.stops = append(a.stops, func() { _ = svc.Stop(); a.serving.Wait() })
 	if a.opts.GitHub != nil {
 		gc, err := a.conn.Consume(ctx, "approver", bus.Durable{
 			Stream: "GITHUB", Name: a.opts.Durable + "-github", Description: "approver: GitHub issue comments",
