@@ -72,14 +72,32 @@ type Approver struct {
 	store store
 	log   zerolog.Logger
 
-	mu    sync.Mutex // serializes read-modify-write of records
-	teams map[string]cachedTeam
-	// layouts are the layouts read, by revision (under mu).
+	// cacheMu guards the caches below. Nothing holds it across I/O: an
+	// evaluation reads the collection, git and GitHub with no lock held,
+	// and saves its record with compare-and-set (see update).
+	cacheMu sync.Mutex
+	teams   map[string]cachedTeam
+	// layouts are the layouts read, by revision.
 	layouts map[string]*layout
-	// compileTime are the compile-time code warnings, by commit (under mu).
+	// ownerships are the ownership models built, by revision.
+	ownerships map[string]*ownership
+	// compileTime are the compile-time code warnings, by parent..commit.
 	compileTime map[string][]string
-	stops       []func()
+	// commits are the commits read from git, by sha.
+	commits map[string]protocol.Commit
+	// issues serializes the GitHub sync of each commit, so that one commit
+	// never gets two review issues; nothing but that commit's sync waits
+	// on it.
+	issues keyedMutex
+	// requests bounds the service's requests served at once; serving
+	// counts them, so that stopping waits for them.
+	requests chan struct{}
+	serving  sync.WaitGroup
+	stops    []func()
 }
+
+// maxRequests is how many requests the service serves at once.
+const maxRequests = 64
 
 // New checks the options and opens the approvals bucket.
 func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
@@ -106,7 +124,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
 		return nil, fmt.Errorf("approver: approvals bucket: %w", err)
 	}
 	return &Approver{
-		opts: o, conn: conn, store: store{kv: kv},
+		opts: o, conn: conn, store: store{kv: kv}, requests: make(chan struct{}, maxRequests),
 		log: o.Log.With().Str("component", "approver").Logger(),
 	}, nil
 }
@@ -147,7 +165,7 @@ func (a *Approver) start(ctx context.Context) error {
 		a.stop()
 		return fmt.Errorf("micro service: %w", err)
 	}
-	a.stops = append(a.stops, func() { _ = svc.Stop() })
+	a.stops = append(a.stops, func() { _ = svc.Stop(); a.serving.Wait() })
 	if a.opts.GitHub != nil {
 		gc, err := a.conn.Consume(ctx, "approver", bus.Durable{
 			Stream: "GITHUB", Name: a.opts.Durable + "-github", Description: "approver: GitHub issue comments",
@@ -160,7 +178,39 @@ func (a *Approver) start(ctx context.Context) error {
 		a.stops = append(a.stops, gc.Stop)
 		go a.pollGitHub(ctx)
 	}
+	sweep, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.resumePending(sweep)
+	}()
+	a.stops = append(a.stops, func() { cancel(); <-done })
 	return nil
+}
+
+// resumePending evaluates again, once at start, every commit whose record
+// holds announcements not known to be published: the approver stopped
+// between saving a record and publishing (see Record.Pending), or the
+// publish failed and nothing evaluated the commit since.
+func (a *Approver) resumePending(ctx context.Context) {
+	keys, err := a.store.kv.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return
+	}
+	if err != nil {
+		a.log.Warn().Err(err).Msg("list approvals for pending announcements")
+		return
+	}
+	defer func() { _ = keys.Stop() }()
+	for sha := range keys.Keys() {
+		rec, _, err := a.store.get(ctx, sha)
+		if err != nil || rec == nil || len(rec.Pending) == 0 {
+			continue
+		}
+		if _, err := a.update(ctx, sha, nil); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Str("commit", sha).Msg("announce what was pending")
+		}
+	}
 }
 
 // stop undoes start, in reverse order.

@@ -23,13 +23,18 @@ const maxCompileTime = 1024
 
 // compileTimeWarnings says what code the commit sha adds, over its first
 // parent, that runs on every host during the noop; nothing when the code
-// reader cannot list changes. Called with a.mu held.
+// reader cannot list changes. The changes between two revisions never
+// change: they are read once, outside any lock.
 func (a *Approver) compileTimeWarnings(ctx context.Context, parent, sha string) ([]string, error) {
 	cr, ok := a.opts.Code.(ChangeReader)
 	if !ok {
 		return nil, nil
 	}
-	if w, ok := a.compileTime[sha]; ok {
+	key := parent + ".." + sha
+	a.cacheMu.Lock()
+	w, ok := a.compileTime[key]
+	a.cacheMu.Unlock()
+	if ok {
 		return w, nil
 	}
 	changes, err := cr.Changes(parent, sha, review.CompileTimePath)
@@ -46,13 +51,14 @@ func (a *Approver) compileTimeWarnings(ctx context.Context, parent, sha string) 
 	for i, c := range changes {
 		in[i] = review.FileChange{Path: c.Path, Before: c.Before, After: c.After}
 	}
-	var w []string
 	for _, s := range review.CompileTimeCode(in) {
 		w = append(w, "code that runs on every host during the noop: "+s)
 	}
+	a.cacheMu.Lock()
 	if a.compileTime == nil || len(a.compileTime) >= maxCompileTime {
 		a.compileTime = map[string][]string{}
 	}
-	a.compileTime[sha] = w
+	a.compileTime[key] = w
+	a.cacheMu.Unlock()
 	return w, nil
 }

@@ -13,7 +13,7 @@ import (
 // events is the EVENTS log with the approver's counts.
 type events struct{ *bustest.EventLog }
 
-func subscribeEvents(t *testing.T, conn *bus.Conn) *events {
+func subscribeEvents(t testing.TB, conn *bus.Conn) *events {
 	return &events{bustest.Events(t, conn)}
 }
 
@@ -45,7 +45,7 @@ func decodeData(t *testing.T, ev protocol.Event, v any) {
 	}
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -29,15 +29,35 @@ type GitHub interface {
 }
 
 // syncGitHub makes the commit's review issue show its review and approval
-// status (st's record must be evaluated). A failure is remembered in the
-// record and retried by the poll loop: GitHub being down never blocks an
-// approval from another source.
-func (a *Approver) syncGitHub(ctx context.Context, st *state, col *nooper.Collection) {
-	rec := st.rec
-	if a.opts.GitHub == nil || !st.ready || len(st.groups) == 0 && rec.GitHub.Number == 0 {
+// status, after an evaluation (st, of in) saved the record. A failure is
+// remembered in the record and retried by the poll loop: GitHub being
+// down never blocks an approval from another source.
+//
+// The syncs of one commit are serialized (one review issue per commit),
+// and each shows the record as stored when it starts, not as st has it:
+// an evaluation that saved later may have synced already, and the last
+// sync to run then shows the last record saved. Nothing else waits on
+// it: approvals and statuses of this commit and every other go on.
+func (a *Approver) syncGitHub(ctx context.Context, st *state, in *inputs) {
+	if a.opts.GitHub == nil || !st.ready || len(st.groups) == 0 && st.rec.GitHub.Number == 0 {
 		return
 	}
-	doc := review.Markdown(col.Document())
+	sha := st.rec.Commit.SHA
+	unlock, err := a.issues.lock(ctx, sha)
+	if err != nil {
+		return // stopping
+	}
+	defer unlock()
+	rec, rev, err := a.store.get(ctx, sha)
+	if err != nil {
+		a.log.Warn().Err(err).Str("commit", sha).Msg("GitHub review issue not updated; retrying later")
+		return
+	}
+	if rec == nil || rec.NoopDigest != in.digest {
+		return // saved since from another delta, by an evaluation that syncs it
+	}
+	st = &state{rec: rec, groups: st.groups, withdrawn: st.withdrawn, ready: true, warnings: st.warnings}
+	doc := review.Markdown(in.col.Document())
 	reply := statusReply(st)
 	status := review.ApprovalMarkdown(reply.View())
 	docSum := sha256.Sum256([]byte(doc))
@@ -48,30 +68,43 @@ func (a *Approver) syncGitHub(ctx context.Context, st *state, col *nooper.Collec
 	}
 	title := fmt.Sprintf("balcony: %s %s", protocol.Short(rec.Commit.SHA), rec.Commit.Subject)
 	issue, err := a.opts.GitHub.SyncReview(ctx, rec.Commit.SHA, title, doc, status, rec.Status.Approved, rec.GitHub)
+	synced := rec.GitHubSynced
 	if issue.Number != 0 {
 		rec.GitHub = issue // even a partial sync says which issue is the commit's
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		a.log.Warn().Err(err).Str("commit", rec.Commit.SHA).Msg("GitHub review issue not updated; retrying later")
-		rec.GitHubSynced = ""
-		return
-	}
-	if reviewDigest := hex.EncodeToString(docSum[:]); reviewDigest != rec.GitHubReview {
-		// Comments on the issue until now approved what it showed before,
-		// not this: remember the newest, by id (ids only grow; clocks and
-		// GitHub's one-second times are not precise enough).
-		comments, err := a.opts.GitHub.Comments(ctx, issue.Number)
-		if err != nil {
-			a.log.Warn().Err(err).Str("commit", rec.Commit.SHA).Msg("GitHub comments not read; retrying later")
-			rec.GitHubSynced = ""
-			return
+		synced = ""
+	default:
+		synced = digest
+		if reviewDigest := hex.EncodeToString(docSum[:]); reviewDigest != rec.GitHubReview {
+			// Comments on the issue until now approved what it showed
+			// before, not this: remember the newest, by id (ids only
+			// grow; clocks and GitHub's one-second times are not precise
+			// enough).
+			comments, err := a.opts.GitHub.Comments(ctx, issue.Number)
+			if err != nil {
+				a.log.Warn().Err(err).Str("commit", rec.Commit.SHA).Msg("GitHub comments not read; retrying later")
+				synced = ""
+				break
+			}
+			rec.GitHubReview, rec.GitHubCommentsBefore = reviewDigest, 0
+			for _, c := range comments {
+				rec.GitHubCommentsBefore = max(rec.GitHubCommentsBefore, c.ID)
+			}
 		}
-		rec.GitHubReview, rec.GitHubCommentsBefore = reviewDigest, 0
-		for _, c := range comments {
-			rec.GitHubCommentsBefore = max(rec.GitHubCommentsBefore, c.ID)
-		}
 	}
-	rec.GitHubSynced = digest
+	// Only GitHub's fields are written: an evaluation saved meanwhile
+	// keeps its approvals and status (and syncs them after this).
+	gh, shown, before := rec.GitHub, rec.GitHubReview, rec.GitHubCommentsBefore
+	err = a.store.modify(ctx, sha, rec, rev, func(cur *Record) {
+		cur.GitHub, cur.GitHubSynced = gh, synced
+		cur.GitHubReview, cur.GitHubCommentsBefore = shown, before
+	})
+	if err != nil {
+		a.log.Warn().Err(err).Str("commit", sha).Msg("record the GitHub review issue")
+	}
 }
 
 // takeComments records the approvals among comments on the commit's
@@ -182,11 +215,11 @@ func (a *Approver) pollGitHub(ctx context.Context) {
 			continue
 		}
 		for sha := range keys.Keys() {
-			rec, err := a.store.get(ctx, sha)
+			rec, _, err := a.store.get(ctx, sha)
 			if err != nil || rec == nil {
 				continue
 			}
-			if rec.GitHubSynced == "" && len(rec.Status.Groups) > 0 {
+			if rec.GitHubSynced == "" && len(rec.Status.Groups) > 0 || len(rec.Pending) > 0 {
 				if _, err := a.update(ctx, sha, nil); err != nil {
 					a.log.Warn().Err(err).Str("commit", sha).Msg("GitHub poll: re-sync")
 				}
@@ -218,13 +251,13 @@ type cachedTeam struct {
 }
 
 // githubTeams expands, through GitHub, the teams CODEOWNERS names (a
-// team in the config's teams: wins). Called with a.mu held.
-func (a *Approver) githubTeams(ctx context.Context, codeowners map[string][]byte, into map[string][]string) error {
+// team in the config's teams: wins). It returns when the first of the
+// members read expire (zero when no team came from GitHub), and whether
+// every team was read. GitHub is asked outside any lock.
+func (a *Approver) githubTeams(ctx context.Context, codeowners map[string][]byte, into map[string][]string) (expires time.Time, complete bool) {
+	complete = true
 	if a.opts.GitHub == nil {
-		return nil
-	}
-	if a.teams == nil {
-		a.teams = map[string]cachedTeam{}
+		return expires, complete
 	}
 	now := a.opts.Now()
 	for _, data := range codeowners {
@@ -237,21 +270,32 @@ func (a *Approver) githubTeams(ctx context.Context, codeowners map[string][]byte
 				if _, done := into[name]; done {
 					continue
 				}
-				if c, ok := a.teams[name]; ok && now.Sub(c.at) < teamTTL {
-					into[name] = c.members
-					continue
+				a.cacheMu.Lock()
+				c, ok := a.teams[name]
+				a.cacheMu.Unlock()
+				if !ok || now.Sub(c.at) >= teamTTL {
+					members, err := a.opts.GitHub.TeamMembers(ctx, m[1], m[2])
+					if err != nil {
+						// The team counts as empty (the review lists it as a
+						// problem); other owners can still approve.
+						a.log.Warn().Err(err).Str("team", name).Msg("GitHub team members unknown")
+						complete = false
+						continue
+					}
+					c = cachedTeam{members: members, at: now}
+					a.cacheMu.Lock()
+					if a.teams == nil {
+						a.teams = map[string]cachedTeam{}
+					}
+					a.teams[name] = c
+					a.cacheMu.Unlock()
 				}
-				members, err := a.opts.GitHub.TeamMembers(ctx, m[1], m[2])
-				if err != nil {
-					// The team counts as empty (the review lists it as a
-					// problem); other owners can still approve.
-					a.log.Warn().Err(err).Str("team", name).Msg("GitHub team members unknown")
-					continue
+				into[name] = c.members
+				if exp := c.at.Add(teamTTL); expires.IsZero() || exp.Before(expires) {
+					expires = exp
 				}
-				a.teams[name] = cachedTeam{members: members, at: now}
-				into[name] = members
 			}
 		}
 	}
-	return nil
+	return expires, complete
 }

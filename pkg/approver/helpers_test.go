@@ -63,7 +63,7 @@ var (
 
 // harness is a bus, a code reader, an approver and what it announced.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	conn   *bus.Conn
 	code   *fakeCode
 	client approver.Client
@@ -79,7 +79,14 @@ type harness struct {
 // cut to the server's minimum so that forgetDuplicates can outlast it: a
 // check that something is announced once then shows that the approver
 // remembers it, not that the server drops the repeat.
-func start(t *testing.T) *harness {
+func start(t testing.TB) *harness {
+	t.Helper()
+	return startHarness(t, true)
+}
+
+// startHarness is start; without readEvents, h.events is nil and nothing
+// reads EVENTS but the approver (a benchmark measures the approver only).
+func startHarness(t testing.TB, readEvents bool) *harness {
 	t.Helper()
 	conn := bustest.Start(t)
 	ctx := context.Background()
@@ -95,7 +102,9 @@ func start(t *testing.T) *harness {
 	h := &harness{
 		t: t, conn: conn, code: newFakeCode(),
 		client: approver.Client{NC: bustest.Client(t, conn).NC},
-		events: subscribeEvents(t, conn),
+	}
+	if readEvents {
+		h.events = subscribeEvents(t, conn)
 	}
 	h.opts = approver.Options{Code: h.code, Config: testConfig(), Log: zerolog.Nop(), Noops: storedNoops{conn.JS}}
 	h.startApprover()
@@ -269,14 +278,7 @@ func (h *harness) settle() {
 	t := h.t
 	t.Helper()
 	ctx := context.Background()
-	eventually(t, wait, "the approver acknowledges every noop.ready", func() bool {
-		c, err := h.conn.JS.Consumer(ctx, "EVENTS", "approver-noops")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.AckFloor.Stream >= h.lastReady && info.NumAckPending == 0
-	})
+	h.settleReady()
 	s, err := h.conn.JS.Stream(ctx, "EVENTS")
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ type layout struct {
 	// warnings are what a reviewer should know about this layout.
 	warnings []string
 	// warnedNoNodes is set once the absence of node statements has been
-	// logged for this revision.
+	// logged for this revision (under Approver.cacheMu).
 	warnedNoNodes bool
 }
 
@@ -36,9 +36,12 @@ type layout struct {
 // per revision: the config's manifest_dirs and module_dirs when set, else
 // environment.conf's manifest and modulepath, else Puppet's defaults
 // (manifests, modules). Its warnings are logged once, when it is read.
-// Called with a.mu held.
+// The repository is read outside any lock.
 func (a *Approver) layoutAt(ctx context.Context, rev string) (*layout, error) {
-	if l, ok := a.layouts[rev]; ok {
+	a.cacheMu.Lock()
+	l, ok := a.layouts[rev]
+	a.cacheMu.Unlock()
+	if ok {
 		return l, nil
 	}
 	cfg := a.opts.Config
@@ -61,7 +64,7 @@ func (a *Approver) layoutAt(ctx context.Context, rev string) (*layout, error) {
 			}
 		}
 	}
-	l := &layout{}
+	l = &layout{}
 	manifest, set := conf.Manifest()
 	switch {
 	case len(cfg.ManifestDirs) > 0:
@@ -98,16 +101,20 @@ func (a *Approver) layoutAt(ctx context.Context, rev string) (*layout, error) {
 		// files anyway.
 	}
 	l.warnings = warnings
-	for _, w := range warnings {
-		a.log.Warn().Str("revision", rev).Msg(w)
+	a.cacheMu.Lock()
+	if known, ok := a.layouts[rev]; ok {
+		// Read at the same time by another evaluation, which logged it.
+		a.cacheMu.Unlock()
+		return known, nil
 	}
-	if len(a.layouts) >= maxLayouts {
-		a.layouts = nil
-	}
-	if a.layouts == nil {
+	if a.layouts == nil || len(a.layouts) >= maxLayouts {
 		a.layouts = map[string]*layout{}
 	}
 	a.layouts[rev] = l
+	a.cacheMu.Unlock()
+	for _, w := range warnings {
+		a.log.Warn().Str("revision", rev).Msg(w)
+	}
 	return l, nil
 }
 
@@ -120,8 +127,11 @@ func (a *Approver) noNodes(rev string, l *layout) string {
 	}
 	w := fmt.Sprintf("no node statement found in %s at %s (%s): no host has a node file, so node file owners cannot approve; if the node files are elsewhere, set manifest in %s or manifest_dirs in the approver's config",
 		where, protocol.Short(rev), l.from, envconf.FileName)
-	if !l.warnedNoNodes {
-		l.warnedNoNodes = true
+	a.cacheMu.Lock()
+	first := !l.warnedNoNodes
+	l.warnedNoNodes = true
+	a.cacheMu.Unlock()
+	if first {
 		a.log.Warn().Str("revision", rev).Strs("manifest_dirs", l.manifestDirs).Msg(w)
 	}
 	return w

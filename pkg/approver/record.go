@@ -29,6 +29,14 @@ type Record struct {
 	// Announced holds the ids of the events already announced, so that a
 	// re-evaluation or a restart never announces the same thing twice.
 	Announced map[string]bool `msgpack:"announced" json:"-"`
+	// Pending are the announcements of Announced that the server has not
+	// acknowledged yet, by key, with the message id they are published
+	// with. The record is saved before they are published: if the
+	// approver stops in between, the next evaluation of the commit (the
+	// noop.ready redelivered, an approval, the start-up sweep) publishes
+	// them again under the same id, which the server's duplicate window
+	// drops if the first publish got through.
+	Pending map[string]string `msgpack:"pending" json:"-"`
 	// GitHub is the commit's review issue; GitHubSynced the digest of what
 	// it shows, empty when it must be updated.
 	GitHub       github.IssueState `msgpack:"github" json:"github,omitempty"`
@@ -44,29 +52,77 @@ type Record struct {
 
 type store struct{ kv jetstream.KeyValue }
 
-func (s store) get(ctx context.Context, sha string) (*Record, error) {
+// errConflict is wrapped by store.save when the record changed since it
+// was read: another evaluation of the commit saved first.
+var errConflict = errors.New("the approvals record changed since it was read")
+
+// get returns sha's record and its revision: nil and 0 when there is
+// none.
+func (s store) get(ctx context.Context, sha string) (*Record, uint64, error) {
 	e, err := s.kv.Get(ctx, sha)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read approvals of %s: %w", sha, err)
+		return nil, 0, fmt.Errorf("read approvals of %s: %w", sha, err)
 	}
 	var r Record
 	if err := bus.Unmarshal(e.Value(), &r); err != nil {
-		return nil, fmt.Errorf("stored approvals of %s are unreadable: %v", sha, err)
+		return nil, 0, fmt.Errorf("stored approvals of %s are unreadable: %v", sha, err)
 	}
-	return &r, nil
+	return &r, e.Revision(), nil
 }
 
-func (s store) put(ctx context.Context, r *Record) error {
+// save writes r if the stored record is still at revision rev (0: there
+// is none), and returns the new revision; otherwise it fails with
+// errConflict, and the caller reads the record again. Two evaluations of
+// one commit, in this approver or another, then never lose each other's
+// approvals.
+func (s store) save(ctx context.Context, r *Record, rev uint64) (uint64, error) {
 	r.Schema = protocol.SchemaVersion
 	data, err := bus.Marshal(r)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := s.kv.Put(ctx, r.Commit.SHA, data); err != nil {
-		return fmt.Errorf("save approvals of %s: %w", r.Commit.SHA, err)
+	var n uint64
+	if rev == 0 {
+		n, err = s.kv.Create(ctx, r.Commit.SHA, data)
+	} else {
+		n, err = s.kv.Update(ctx, r.Commit.SHA, data, rev)
 	}
-	return nil
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("save approvals of %s: %w", r.Commit.SHA, errConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("save approvals of %s: %w", r.Commit.SHA, err)
+	}
+	return n, nil
+}
+
+// maxAttempts bounds the reads and saves of one evaluation: each failed
+// attempt means another evaluation of the commit saved meanwhile, which
+// is progress; past it the caller fails and is retried (a noop.ready is
+// redelivered, a person asks again).
+const maxAttempts = 10
+
+// modify applies change to sha's record and saves it with
+// compare-and-set, reading it again on a conflict. It starts from rec at
+// revision rev when given (the record as just saved), else from the
+// stored one. A missing record is left missing. It is for the fields an
+// evaluation does not decide (GitHub's state, what was published).
+func (s store) modify(ctx context.Context, sha string, rec *Record, rev uint64, change func(*Record)) error {
+	for attempt := 1; ; attempt++ {
+		if rec == nil {
+			var err error
+			if rec, rev, err = s.get(ctx, sha); err != nil || rec == nil {
+				return err
+			}
+		}
+		change(rec)
+		_, err := s.save(ctx, rec, rev)
+		if !errors.Is(err, errConflict) || attempt == maxAttempts {
+			return err
+		}
+		rec = nil
+	}
 }

@@ -94,6 +94,7 @@ func sampleRecord() *approver.Record {
 			HeldBack: []string{"1 host failed"},
 		},
 		Announced:            map[string]bool{"approval.complete": true},
+		Pending:              map[string]string{"approval.complete": "approval.complete:nuid"},
 		GitHub:               github.IssueState{Number: 12, StatusCommentID: 34, PartCommentIDs: []int64{56}, Closed: true},
 		GitHubSynced:         "ef56",
 		GitHubReview:         "ab78",

@@ -117,7 +117,7 @@ func (a *Approver) addService(ctx context.Context) (micro.Service, error) {
 	}
 	for _, e := range endpoints {
 		h, identified := e.h, e.identified
-		err := svc.AddEndpoint(e.name, micro.HandlerFunc(func(req micro.Request) {
+		serve := func(req micro.Request) {
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			var identity string
@@ -145,6 +145,22 @@ func (a *Approver) addService(ctx context.Context) (micro.Service, error) {
 				return
 			}
 			_ = req.RespondJSON(reply)
+		}
+		// A subscription delivers one request at a time: each is served
+		// on its own goroutine, so that an approval waiting on GitHub
+		// or the nooper never delays another. Past maxRequests at once,
+		// the subscription waits.
+		err := svc.AddEndpoint(e.name, micro.HandlerFunc(func(req micro.Request) {
+			select {
+			case a.requests <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			a.serving.Add(1)
+			go func() {
+				defer func() { <-a.requests; a.serving.Done() }()
+				serve(req)
+			}()
 		}), micro.WithEndpointSubject(e.subject))
 		if err != nil {
 			_ = svc.Stop()
@@ -231,6 +247,7 @@ func (a *Approver) handleRevoke(ctx context.Context, who string, data []byte) (a
 	}
 	removed := 0
 	st, err := a.update(ctx, req.Revision, func(st *state) error {
+		removed = 0 // applied again to the record read again after a conflict
 		kept := st.rec.Approvals[:0]
 		for _, ap := range st.rec.Approvals {
 			if owners.Normalize(ap.By) == who {

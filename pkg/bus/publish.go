@@ -65,20 +65,10 @@ func EventSubject(ev protocol.Event) (string, error) {
 // when zero. msgID makes the announcement idempotent: a restart that
 // announces the same thing again is dropped by the server.
 func (c *Conn) Announce(ctx context.Context, msgID string, ev protocol.Event) error {
-	subject, err := EventSubject(ev)
+	msg, err := eventMsg(ev)
 	if err != nil {
-		return fmt.Errorf("announce: %w", err)
+		return err
 	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now().UTC()
-	}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode event %s: %w", ev.Type, err)
-	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg.Header.Set("Content-Type", "application/json")
 	opts := []jetstream.PublishOpt{}
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
@@ -87,6 +77,26 @@ func (c *Conn) Announce(ctx context.Context, msgID string, ev protocol.Event) er
 		return fmt.Errorf("announce %s: %w", ev.Type, err)
 	}
 	return nil
+}
+
+// eventMsg is ev encoded as JSON on its EventSubject, its Time filled in
+// when zero.
+func eventMsg(ev protocol.Event) (*nats.Msg, error) {
+	subject, err := EventSubject(ev)
+	if err != nil {
+		return nil, fmt.Errorf("announce: %w", err)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", ev.Type, err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set("Content-Type", "application/json")
+	return msg, nil
 }
 
 // Reject logs a malformed message with its reason and announces it on
