@@ -94,7 +94,7 @@ func sampleRecord() *approver.Record {
 			HeldBack: []string{"1 host failed"},
 		},
 		Announced:            map[string]bool{"approval.complete": true},
-		GitHub:               github.IssueState{Number: 12, StatusCommentID: 34, PartCommentIDs: []int64{56}, Closed: true},
+		GitHub:               github.IssueState{Number: 12, StatusCommentID: 34, PartCommentIDs: []int64{56}, Closed: true, StatusPartCommentIDs: []int64{78}},
 		GitHubSynced:         "ef56",
 		GitHubReview:         "ab78",
 		GitHubCommentsBefore: 99,
