@@ -59,7 +59,9 @@ func (a *Approver) syncGitHub(ctx context.Context, st *state, in *inputs) {
 	st = &state{rec: rec, groups: st.groups, withdrawn: st.withdrawn, ready: true, warnings: st.warnings}
 	doc := review.Markdown(in.col.Document())
 	reply := statusReply(st)
-	status := review.ApprovalMarkdown(reply.View())
+	view := reply.View()
+	view.Changes = st.groups // folded as the review folds them
+	status := review.ApprovalMarkdown(view)
 	docSum := sha256.Sum256([]byte(doc))
 	sum := sha256.Sum256([]byte(doc + "\x00" + status))
 	digest := hex.EncodeToString(sum[:])

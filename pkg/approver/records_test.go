@@ -95,7 +95,7 @@ func sampleRecord() *approver.Record {
 		},
 		Announced:            map[string]bool{"approval.complete": true},
 		Pending:              map[string]string{"approval.complete": "approval.complete:nuid"},
-		GitHub:               github.IssueState{Number: 12, StatusCommentID: 34, PartCommentIDs: []int64{56}, Closed: true},
+		GitHub:               github.IssueState{Number: 12, StatusCommentID: 34, PartCommentIDs: []int64{56}, Closed: true, StatusPartCommentIDs: []int64{78}},
 		GitHubSynced:         "ef56",
 		GitHubReview:         "ab78",
 		GitHubCommentsBefore: 99,

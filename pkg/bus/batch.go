@@ -36,16 +36,50 @@ type Outgoing struct {
 // retries only what failed. Duplicates (a message id already stored in
 // the duplicate window) count as stored.
 func (c *Conn) PublishAll(ctx context.Context, msgs []Outgoing, inFlight int) []error {
+	errs := make([]error, len(msgs))
+	out := make([]*nats.Msg, len(msgs))
+	ids := make([]string, len(msgs))
+	limit := c.PayloadLimit()
+	for i, m := range msgs {
+		data := m.Data
+		if data == nil {
+			var err error
+			if data, err = Marshal(m.Value); err != nil {
+				errs[i] = fmt.Errorf("publish %s: %w", m.Subject, err)
+				continue
+			}
+		}
+		if len(data) > limit {
+			errs[i] = fmt.Errorf("publish %s: %w", m.Subject, &SizeError{What: fmt.Sprintf("%T", m.Value), Size: len(data), Limit: limit})
+			continue
+		}
+		msg := nats.NewMsg(m.Subject)
+		msg.Data = data
+		msg.Header.Set("Content-Type", ContentTypeMsgpack)
+		out[i], ids[i] = msg, m.MsgID
+	}
+	failed := false
+	for i, err := range c.publishMsgs(ctx, out, ids, inFlight) {
+		if err != nil && errs[i] == nil {
+			errs[i] = fmt.Errorf("publish %s: %w", msgs[i].Subject, err)
+		}
+		failed = failed || errs[i] != nil
+	}
+	if !failed {
+		return nil
+	}
+	return errs
+}
+
+// publishMsgs publishes msgs (a nil one is skipped) with ids as their
+// Nats-Msg-Id (none when empty), asynchronously, with at most inFlight
+// waiting for their acknowledgements, and waits for every one. It returns
+// one error per message, nil for those stored.
+func (c *Conn) publishMsgs(ctx context.Context, msgs []*nats.Msg, ids []string, inFlight int) []error {
 	if inFlight <= 0 {
 		inFlight = DefaultInFlight
 	}
-	var errs []error
-	fail := func(i int, err error) {
-		if errs == nil {
-			errs = make([]error, len(msgs))
-		}
-		errs[i] = fmt.Errorf("publish %s: %w", msgs[i].Subject, err)
-	}
+	errs := make([]error, len(msgs))
 	type waiting struct {
 		i   int
 		ack jetstream.PubAckFuture
@@ -55,39 +89,30 @@ func (c *Conn) PublishAll(ctx context.Context, msgs []Outgoing, inFlight int) []
 		select {
 		case <-w.ack.Ok():
 		case err := <-w.ack.Err():
-			fail(w.i, err)
+			errs[w.i] = err
 		case <-ctx.Done():
-			fail(w.i, ctx.Err())
+			errs[w.i] = ctx.Err()
 		}
 	}
-	limit := c.PayloadLimit()
-	for i, m := range msgs {
+	for i, msg := range msgs {
+		if msg == nil {
+			continue
+		}
 		if len(window) == inFlight {
 			settle(window[0])
 			window = window[1:]
 		}
-		data := m.Data
-		if data == nil {
-			var err error
-			if data, err = Marshal(m.Value); err != nil {
-				fail(i, err)
-				continue
-			}
-		}
-		if len(data) > limit {
-			fail(i, &SizeError{What: fmt.Sprintf("%T", m.Value), Size: len(data), Limit: limit})
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
 			continue
 		}
-		msg := nats.NewMsg(m.Subject)
-		msg.Data = data
-		msg.Header.Set("Content-Type", ContentTypeMsgpack)
 		var opts []jetstream.PublishOpt
-		if m.MsgID != "" {
-			opts = append(opts, jetstream.WithMsgID(m.MsgID))
+		if ids[i] != "" {
+			opts = append(opts, jetstream.WithMsgID(ids[i]))
 		}
 		ack, err := c.JS.PublishMsgAsync(msg, opts...)
 		if err != nil {
-			fail(i, err)
+			errs[i] = err
 			continue
 		}
 		window = append(window, waiting{i: i, ack: ack})

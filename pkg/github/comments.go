@@ -19,7 +19,10 @@ const (
 	commitMarkerPrefix = "<!-- balcony:commit:"
 	partMarkerPrefix   = "<!-- balcony:part:"
 	statusMarker       = "<!-- balcony:status -->"
-	markerSuffix       = " -->"
+	// statusPartPrefix starts the marker of status part k (2..n), when
+	// the status does not fit in one comment.
+	statusPartPrefix = "<!-- balcony:status:"
+	markerSuffix     = " -->"
 )
 
 // shaRe is a full commit id: SHA-1 or SHA-256, lower-case hex.
@@ -28,6 +31,8 @@ var shaRe = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
 func commitMarker(sha string) string { return commitMarkerPrefix + sha + markerSuffix }
 
 func partMarker(k int) string { return partMarkerPrefix + strconv.Itoa(k) + markerSuffix }
+
+func statusPartMarker(k int) string { return statusPartPrefix + strconv.Itoa(k) + markerSuffix }
 
 // Comment is one comment on a review issue. Login is lower-cased, as
 // TeamMembers and the owners package compare logins.
@@ -102,11 +107,12 @@ func IsApproval(body string) bool {
 }
 
 // IsOwn reports whether body was written by balcony: an issue body, a
-// review part or the status comment, all starting with a hidden marker.
+// review part or a status comment, all starting with a hidden marker.
 func IsOwn(body string) bool {
 	return strings.HasPrefix(body, commitMarkerPrefix) ||
 		strings.HasPrefix(body, partMarkerPrefix) ||
-		strings.HasPrefix(body, statusMarker)
+		strings.HasPrefix(body, statusMarker) ||
+		strings.HasPrefix(body, statusPartPrefix)
 }
 
 // CommitOf returns the commit a review issue is about, read from the
@@ -125,8 +131,16 @@ func CommitOf(issueBody string) (sha string, ok bool) {
 }
 
 // partIndex returns k for a body starting with the marker of review part k.
-func partIndex(body string) (int, bool) {
-	rest, found := strings.CutPrefix(body, partMarkerPrefix)
+func partIndex(body string) (int, bool) { return markerIndex(body, partMarkerPrefix) }
+
+// statusPartIndex returns k for a body starting with the marker of status
+// part k.
+func statusPartIndex(body string) (int, bool) { return markerIndex(body, statusPartPrefix) }
+
+// markerIndex returns k (at least 2) for a body starting with prefix, k and
+// the marker's end.
+func markerIndex(body, prefix string) (int, bool) {
+	rest, found := strings.CutPrefix(body, prefix)
 	if !found {
 		return 0, false
 	}

@@ -24,6 +24,9 @@ type IssueState struct {
 	StatusCommentID int64   `msgpack:"StatusCommentID"` // the status comment
 	PartCommentIDs  []int64 `msgpack:"PartCommentIDs"`  // comments holding review parts 2..n, in order
 	Closed          bool    `msgpack:"Closed"`          // closed because the commit is approved
+	// StatusPartCommentIDs hold status parts 2..n, in order; nil when the
+	// status fits in its one comment.
+	StatusPartCommentIDs []int64 `msgpack:"StatusPartCommentIDs,omitempty"`
 }
 
 // SyncReview makes the commit's review issue show review and status
@@ -36,8 +39,10 @@ type IssueState struct {
 // exists is an issue created, with the label. The review is never cut: what
 // does not fit in the body goes to "Review, part k of n" comments, edited in
 // place, created when missing and deleted when the review shrinks. One
-// status comment is created once and then edited. Nothing is written when
-// GitHub already shows the wanted content and state.
+// status comment is created once and then edited; nor is the status cut:
+// what does not fit goes to "Status, part k of n" comments, handled as the
+// review's. Nothing is written when GitHub already shows the wanted content
+// and state.
 //
 // sha is a full lower-case commit id. On error, the returned state holds
 // what is known so far (at least Number once the issue exists); storing it
@@ -61,10 +66,22 @@ func (c *Client) SyncReview(ctx context.Context, sha, title, review, status stri
 			return st, fmt.Errorf("github: sync review of %s: %w", sha, err)
 		}
 	}
-	if st.PartCommentIDs, err = c.syncParts(ctx, st.Number, parts, comments, prev.PartCommentIDs); err != nil {
+	reviewParts := make([]string, 0, len(parts)-1)
+	for k := 2; k <= len(parts); k++ {
+		reviewParts = append(reviewParts, partCommentBody(k, parts))
+	}
+	if st.PartCommentIDs, err = c.syncParts(ctx, st.Number, "review", reviewParts, partIndex, comments, prev.PartCommentIDs); err != nil {
 		return st, fmt.Errorf("github: sync review of %s: %w", sha, err)
 	}
-	if st.StatusCommentID, err = c.syncStatus(ctx, st.Number, statusCommentBody(status), comments, prev.StatusCommentID); err != nil {
+	statuses := statusBodies(status)
+	if st.StatusCommentID, err = c.syncStatus(ctx, st.Number, statuses[0], comments, prev.StatusCommentID); err != nil {
+		return st, fmt.Errorf("github: sync review of %s: %w", sha, err)
+	}
+	st.StatusPartCommentIDs, err = c.syncParts(ctx, st.Number, "status", statuses[1:], statusPartIndex, comments, prev.StatusPartCommentIDs)
+	if len(st.StatusPartCommentIDs) == 0 {
+		st.StatusPartCommentIDs = nil
+	}
+	if err != nil {
 		return st, fmt.Errorf("github: sync review of %s: %w", sha, err)
 	}
 	if st.Closed, err = c.syncIssue(ctx, issue, title, body, approved); err != nil {
@@ -124,19 +141,21 @@ func (c *Client) findIssue(ctx context.Context, sha string) (*gh.Issue, error) {
 	}
 }
 
-// syncParts makes comments hold review parts 2..n and returns their ids.
-// A part comment is known by its marker; of two with the same part the one
-// in prevIDs (else the older) is kept and the other deleted, like parts
+// syncParts makes comments hold parts 2..n of the review or of the status
+// (what), bodies[k-2] being part k, and returns their ids. A part comment
+// is known by its marker (index reads it); of two with the same part the
+// one in prevIDs (else the older) is kept and the other deleted, like parts
 // beyond n.
-func (c *Client) syncParts(ctx context.Context, issue int, parts []part, comments []*gh.IssueComment, prevIDs []int64) ([]int64, error) {
+func (c *Client) syncParts(ctx context.Context, issue int, what string, bodies []string, index func(string) (int, bool), comments []*gh.IssueComment, prevIDs []int64) ([]int64, error) {
+	n := len(bodies) + 1
 	have := map[int]*gh.IssueComment{}
 	var surplus []*gh.IssueComment
 	for _, ic := range comments {
-		k, ok := partIndex(ic.GetBody())
+		k, ok := index(ic.GetBody())
 		switch {
 		case !ok:
 			continue
-		case k > len(parts):
+		case k > n:
 			surplus = append(surplus, ic)
 		case have[k] == nil:
 			have[k] = ic
@@ -147,16 +166,16 @@ func (c *Client) syncParts(ctx context.Context, issue int, parts []part, comment
 		}
 	}
 	ids := []int64{}
-	for k := 2; k <= len(parts); k++ {
-		id, err := c.putComment(ctx, issue, have[k], partCommentBody(k, parts))
+	for k := 2; k <= n; k++ {
+		id, err := c.putComment(ctx, issue, have[k], bodies[k-2])
 		if err != nil {
-			return ids, fmt.Errorf("review part %d of %d: %w", k, len(parts), err)
+			return ids, fmt.Errorf("%s part %d of %d: %w", what, k, n, err)
 		}
 		ids = append(ids, id)
 	}
 	for _, ic := range surplus {
 		if _, err := c.gh.Issues.DeleteComment(ctx, c.owner, c.repo, ic.GetID()); err != nil {
-			return ids, fmt.Errorf("delete surplus review part comment %d on %s#%d: %w", ic.GetID(), c.Repo(), issue, err)
+			return ids, fmt.Errorf("delete surplus %s part comment %d on %s#%d: %w", what, ic.GetID(), c.Repo(), issue, err)
 		}
 	}
 	return ids, nil

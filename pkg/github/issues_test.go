@@ -323,3 +323,65 @@ func TestSyncReviewRefusesAnotherCommitsIssue(t *testing.T) {
 		t.Errorf("err = %v, want one naming commit %s", err, other)
 	}
 }
+
+// A status longer than a comment is split over several status comments,
+// never cut: every group id is on GitHub. They grow and shrink with it,
+// and none of them reads as an approval.
+func TestSyncReviewSplitsLongStatus(t *testing.T) {
+	f := githubtest.New(t)
+	c := newClient(t, f)
+	big, ids := bigStatus(2_000)
+	bigger, _ := bigStatus(4_000)
+	st := IssueState{}
+	steps := []struct {
+		name   string
+		status string
+		want   int // status comments
+	}{
+		{"over the limit: split", big, len(statusBodies(big))},
+		{"longer", bigger, len(statusBodies(bigger))},
+		{"fits again: parts deleted", "approved by @statler", 1},
+		{"long again", big, len(statusBodies(big))},
+	}
+	if steps[0].want < 2 || steps[1].want <= steps[0].want {
+		t.Fatalf("statuses make %d and %d comments, want several, then more", steps[0].want, steps[1].want)
+	}
+	for _, s := range steps {
+		var err error
+		st, err = c.SyncReview(context.Background(), sha, "t", "review", s.status, false, st)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		var bodies []string
+		var partIDs []int64
+		for _, cm := range f.Comments(1) {
+			switch _, part := statusPartIndex(cm.Body); {
+			case strings.HasPrefix(cm.Body, statusMarker):
+				bodies = append([]string{cm.Body}, bodies...)
+				if cm.ID != st.StatusCommentID {
+					t.Errorf("%s: status comment %d, state says %d", s.name, cm.ID, st.StatusCommentID)
+				}
+			case part:
+				bodies = append(bodies, cm.Body)
+				partIDs = append(partIDs, cm.ID)
+			}
+		}
+		if len(bodies) != s.want {
+			t.Fatalf("%s: %d status comments, want %d", s.name, len(bodies), s.want)
+		}
+		if diff := cmp.Diff(partIDs, st.StatusPartCommentIDs); diff != "" {
+			t.Errorf("%s: StatusPartCommentIDs (-comments +state):\n%s", s.name, diff)
+		}
+		for i, b := range bodies {
+			if len(b) > maxBody {
+				t.Errorf("%s: status comment %d is %d bytes", s.name, i+1, len(b))
+			}
+		}
+		if s.status == big {
+			assertEveryID(t, bodies, ids)
+		}
+		if people, err := c.Comments(context.Background(), 1); err != nil || len(people) != 0 {
+			t.Errorf("%s: people's comments = %v, %v; want none (status parts are balcony's)", s.name, people, err)
+		}
+	}
+}

@@ -156,7 +156,8 @@ func cutAt(s string, room int) int {
 	return n
 }
 
-// partHeader is the visible header of part k of n ("" for a lone part).
+// partHeader is the visible header of review part k of n ("" for a lone
+// part).
 func partHeader(k, n int) string {
 	if n == 1 {
 		return ""
@@ -174,18 +175,23 @@ func partCommentBody(k int, parts []part) string {
 	return partMarker(k) + "\n" + partHeader(k, len(parts)) + parts[k-1].String()
 }
 
-// statusCommentBody is the status comment. A status too long for one
-// comment (it is a summary; the review holds the detail) is cut at a line
-// boundary and says so.
-func statusCommentBody(status string) string {
-	body := statusMarker + "\n" + status
-	if len(body) <= maxBody {
-		return body
+// statusBodies are the status comments: the status split as the review is
+// (never cut), the first with the status marker and the others, parts 2..n,
+// with theirs; each part of several says which it is, the first where the
+// rest is.
+func statusBodies(status string) []string {
+	parts := splitReview(status, partBudget)
+	n := len(parts)
+	bodies := make([]string, n)
+	for k := 1; k <= n; k++ {
+		marker, header := statusMarker, ""
+		switch {
+		case k > 1:
+			marker, header = statusPartMarker(k), fmt.Sprintf("**Status, part %d of %d**\n\n", k, n)
+		case n > 1:
+			header = fmt.Sprintf("**Status, part 1 of %d** (parts 2 to %d are the next status comments)\n\n", n, n)
+		}
+		bodies[k-1] = marker + "\n" + header + parts[k-1].String()
 	}
-	note := fmt.Sprintf("\n\n… status cut: %d more bytes did not fit in a GitHub comment.\n", len(body))
-	keep := body[:cutAt(body, maxBody-len(note)-16)]
-	if i := strings.LastIndexByte(keep, '\n'); i > len(statusMarker) {
-		keep = keep[:i]
-	}
-	return keep + fmt.Sprintf("\n\n… status cut: %d more bytes did not fit in a GitHub comment.\n", len(body)-len(keep))
+	return bodies
 }

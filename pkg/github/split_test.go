@@ -1,6 +1,7 @@
 package github
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -66,14 +67,60 @@ func TestSplitReview(t *testing.T) {
 	}
 }
 
-func TestStatusCommentBodyFits(t *testing.T) {
-	short := statusCommentBody("approved by @statler")
-	if short != statusMarker+"\napproved by @statler" {
-		t.Errorf("short status = %q", short)
+func TestStatusBodies(t *testing.T) {
+	if got := statusBodies("approved by @statler"); len(got) != 1 || got[0] != statusMarker+"\napproved by @statler" {
+		t.Errorf("short status = %q, want one comment: the marker and the status", got)
 	}
-	long := statusCommentBody(strings.Repeat("- group g: waiting for @statler\n", 4000))
-	if len(long) > maxBody || !strings.HasPrefix(long, statusMarker+"\n") || !strings.Contains(long, "status cut:") {
-		t.Errorf("long status: %d bytes, marker %v, note %v", len(long), strings.HasPrefix(long, statusMarker), strings.Contains(long, "status cut:"))
+	status, ids := bigStatus(10_000)
+	bodies := statusBodies(status)
+	if len(bodies) < 2 {
+		t.Fatalf("a %d-byte status makes %d comment(s)", len(status), len(bodies))
+	}
+	for i, b := range bodies {
+		if len(b) > maxBody {
+			t.Errorf("status part %d is %d bytes, over the limit", i+1, len(b))
+		}
+		if own := IsOwn(b); !own {
+			t.Errorf("status part %d is not known as balcony's: it could be read as an approval", i+1)
+		}
+	}
+	if k, ok := statusPartIndex(bodies[1]); !ok || k != 2 || !strings.HasPrefix(bodies[0], statusMarker+"\n") {
+		t.Errorf("markers: part 1 %.40q, part 2 %.40q", bodies[0], bodies[1])
+	}
+	if want := fmt.Sprintf("**Status, part 1 of %d** (parts 2 to %d are the next status comments)", len(bodies), len(bodies)); !strings.Contains(bodies[0], want) {
+		t.Errorf("the first status part does not say where the rest is (%q):\n%.300s", want, bodies[0])
+	}
+	assertEveryID(t, bodies, ids)
+}
+
+// bigStatus is a status of n groups, each with its id in a <details> block
+// as review.ApprovalMarkdown lists the groups of a line, and their ids.
+func bigStatus(n int) (string, []string) {
+	var b strings.Builder
+	var ids []string
+	b.WriteString("0123456789 \"motd\" by Kermit: **NOT APPROVED**\n\n**Summary:** lots.\n\n- File[/etc/motd]: many groups\n\n<details><summary>groups</summary>\n\n")
+	for i := range n {
+		id := fmt.Sprintf("%016x", i*7919)
+		ids = append(ids, id)
+		fmt.Fprintf(&b, "- `%s` node%05d.example.com\n", id, i)
+	}
+	b.WriteString("\n</details>\n")
+	return b.String(), ids
+}
+
+// assertEveryID fails unless every id is in some body, whole.
+func assertEveryID(t *testing.T, bodies, ids []string) {
+	t.Helper()
+	shown := map[string]bool{}
+	for _, b := range bodies {
+		for _, f := range strings.Split(b, "`") {
+			shown[f] = true
+		}
+	}
+	for _, id := range ids {
+		if !shown[id] {
+			t.Fatalf("group %s is in no status comment (%d comments)", id, len(bodies))
+		}
 	}
 }
 

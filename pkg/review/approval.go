@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
@@ -15,6 +16,12 @@ type ApprovalView struct {
 	// Ready is false while the commit's noop has not finished.
 	Ready  bool
 	Groups []ApprovalGroup
+	// Changes are the commit's change groups in full, when the caller has
+	// them (the approver's GitHub sync does): groups are then folded as the
+	// review folds them (docs/review.md, "Approval status"). Without them
+	// (`approver status`, whose reply carries no content) each group is
+	// shown on its own.
+	Changes []delta.Group
 	// Withdrawn are the changes pending in the parent's noop that the
 	// commit's noop no longer shows; they need no sign-off.
 	Withdrawn []ApprovalGroup
@@ -36,10 +43,13 @@ type ApprovalGroup struct {
 	Hosts    []string
 }
 
-// ApprovalMarkdown renders the approval status of a commit: for each group
-// its owners, who approved it and through which rule, or what is missing;
-// then every approval recorded. It reads as plain text in a terminal and
-// as markdown on GitHub.
+// ApprovalMarkdown renders the approval status of a commit: a summary (how
+// many groups are approved and pending, who owns those still waiting), then
+// its groups, pending before approved and outliers first, each with its
+// owners, who approved it and through which rule, or what is missing (the
+// groups of one fold with the same owners and state on one line, their ids
+// under it); then every approval recorded. It reads as plain text in a
+// terminal and as markdown on GitHub.
 func ApprovalMarkdown(v ApprovalView) string {
 	var b strings.Builder
 	verdict := "NOT APPROVED"
@@ -64,31 +74,16 @@ func ApprovalMarkdown(v ApprovalView) string {
 			b.WriteString("\nNo changes: the commit is approved by itself.\n")
 		}
 	}
-	names := map[string]ApprovalGroup{}
-	for _, g := range v.Groups {
-		names[g.ID] = g
+	lines := statusLines(v)
+	if len(lines) > 0 {
+		statusSummary(&b, v, lines)
 	}
-	for _, g := range v.Status.Groups {
-		n := names[g.ID]
-		fmt.Fprintf(&b, "\n- group `%s`: %s on %s\n", g.ID, n.Resource, CompressHosts(n.Hosts))
-		fmt.Fprintf(&b, "  - owners: %s\n", ownersLine(g.Owners))
-		if g.Approved {
-			fmt.Fprintf(&b, "  - approved by %s (%s)\n", strings.Join(g.ApprovedBy, ", "), strings.Join(g.Via, ", "))
-		} else {
-			fmt.Fprintf(&b, "  - missing: %s\n", g.Missing)
-		}
-		if len(g.Lapsed) > 0 {
-			fmt.Fprintf(&b, "  - lapsed: %s (the change is no longer what they approved)\n", strings.Join(g.Lapsed, ", "))
-		}
-		if len(g.Excluded) > 0 {
-			fmt.Fprintf(&b, "  - not counted (author or co-author): %s\n", strings.Join(g.Excluded, ", "))
-		}
+	for _, l := range lines {
+		statusEntry(&b, l)
 	}
 	if len(v.Withdrawn) > 0 {
 		fmt.Fprintf(&b, "\nWithdrawn changes (%s):\n", WithdrawnNeedsNoSignOff)
-		for _, g := range v.Withdrawn {
-			fmt.Fprintf(&b, "- group `%s`: %s on %s\n", g.ID, g.Resource, CompressHosts(g.Hosts))
-		}
+		withdrawnLines(&b, v.Withdrawn)
 	}
 	if len(v.Status.HeldBack) > 0 {
 		b.WriteString("\nNot approved, whatever the owners say:\n")

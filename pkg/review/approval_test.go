@@ -28,7 +28,7 @@ func TestApprovalMarkdown(t *testing.T) {
 	}{
 		{"approval-pending", review.ApprovalView{
 			Commit: commit, Ready: true, Groups: groups,
-			Status: owners.Status{Groups: []owners.GroupStatus{
+			Status: owners.Status{Authors: []string{"kermit"}, Groups: []owners.GroupStatus{
 				{ID: "g1", Owners: owners.GroupOwners{
 					File:   owners.Ownership{Path: "modules/motd/manifests/init.pp", From: owners.FromSourceFile, Owners: []string{"@kermit"}},
 					Module: owners.Ownership{Path: "modules/motd/", From: owners.FromSourceFile, Owners: []string{"@kermit"}},
