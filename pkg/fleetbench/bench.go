@@ -325,7 +325,7 @@ func (b *bench) hosts(ctx context.Context, n int) (*HostsResult, error) {
 	}
 	if slices.Contains(b.cfg.Replicas, clusterSize) {
 		if smallest := slices.Min(b.cfg.Hosts); !b.cfg.ClusterAllHosts && n > smallest {
-			for _, k := range []string{FanOutR3, FanOutRawR3, IngestR3, IngestRawR3} {
+			for _, k := range []string{FanOutR3, FanOutRawR3, IngestR3, IngestRawR3, FirstCollectionR3} {
 				hr.figure(k).Missing = fmt.Sprintf("not measured: R3 only at the smallest host count, %s, to keep the run short (--cluster-all-hosts)", thousands(smallest))
 			}
 			b.progress("%d hosts: R3 not measured: only at the smallest host count, %d (--cluster-all-hosts measures it at every count)", n, smallest)
@@ -362,7 +362,7 @@ func (b *bench) replicated(ctx context.Context, n int, hr *HostsResult) {
 	b.progress("%d hosts: starting a %d-node cluster at R%d and the fleet", n, clusterSize, clusterSize)
 	e, err := b.newEnv(ctx, n, clusterSize)
 	if err != nil {
-		for _, k := range []string{FanOutR3, FanOutRawR3, IngestR3, IngestRawR3} {
+		for _, k := range []string{FanOutR3, FanOutRawR3, IngestR3, IngestRawR3, FirstCollectionR3} {
 			hr.figure(k).Missing = "failed: " + err.Error()
 		}
 		b.progress("%d hosts: R3: %v", n, err)

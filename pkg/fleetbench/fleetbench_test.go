@@ -90,7 +90,7 @@ func TestHarnessMeasuresR3(t *testing.T) {
 	if !strings.HasPrefix(hr.OnceR3, "yes") {
 		t.Errorf("every host asked once per revision at R3: %q", hr.OnceR3)
 	}
-	for _, key := range []string{fleetbench.FanOutR3, fleetbench.FanOutRawR3, fleetbench.IngestR3, fleetbench.IngestRawR3} {
+	for _, key := range []string{fleetbench.FanOutR3, fleetbench.FanOutRawR3, fleetbench.IngestR3, fleetbench.IngestRawR3, fleetbench.FirstCollectionR3} {
 		f := hr.Figures[key]
 		if _, ok := f.Median(); !ok || f.Missing != "" {
 			t.Errorf("figure %s: %+v, want a sample and nothing missing", key, f)
@@ -100,7 +100,7 @@ func TestHarnessMeasuresR3(t *testing.T) {
 		t.Errorf("fan-out at R3 at 30 hosts: %+v, want not measured, only at the smallest count", f)
 	}
 	table := res.Table()
-	for _, want := range []string{"run fan-out at R3", "report ingest at R3", "20 hosts at R3: yes (5 revisions", "R3 only at the smallest host count, 20"} {
+	for _, want := range []string{"run fan-out at R3", "report ingest at R3", "first collection at R3", "20 hosts at R3: yes (5 revisions", "R3 only at the smallest host count, 20"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
