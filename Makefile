@@ -30,9 +30,11 @@ test-cluster:
 
 # The nooper's collection across 10,000 fake hosts answering with recorded
 # reports, without the race detector: every host asked once per revision and
-# counted once. About a minute: .ci/run runs it after make test.
+# counted once. About a minute: .ci/run runs it after make test. Then the
+# fleet harness's R3 part on 20 hosts (a 3-node cluster; seconds).
 test-fleet:
 	$(GO) test -timeout 15m -run 'TestNoopOfAFleet' -v ./pkg/nooper -args -hosts=10000
+	$(GO) test -timeout 5m -run 'TestHarnessMeasuresR3' ./pkg/fleetbench
 
 unit:
 	$(GO) test -race -short ./pkg/...
@@ -62,12 +64,17 @@ bench:
 # The fleet load harness (cmd/bench-fleet): the goals of issue 16 measured
 # with fake hosts answering recorded reports, beside raw JetStream; writes
 # docs/benchmarks.md and docs/benchmarks-fleet.png. BUDGET bounds each
-# measurement (reported as not finished past it).
+# measurement (reported as not finished past it). REPLICAS 1,3 also measures
+# the fan-out and ingest on a 3-node cluster at R3 (docs/cluster.md), at the
+# smallest host count only (25 s to a minute at 1,000 hosts here; at 10,000
+# about two minutes more, past the run's ten minutes): BENCH_FLAGS=
+# --cluster-all-hosts asks for every count.
 HOSTS ?= 1000,10000
 RUNS ?= 3
 BUDGET ?= 1m
+REPLICAS ?= 1,3
 bench-fleet:
-	$(GO) run ./cmd/bench-fleet --hosts $(HOSTS) --runs $(RUNS) --budget $(BUDGET) --write-docs --commit "$$(git describe --always --dirty)"
+	$(GO) run ./cmd/bench-fleet --hosts $(HOSTS) --runs $(RUNS) --budget $(BUDGET) --replicas $(REPLICAS) $(BENCH_FLAGS) --write-docs --commit "$$(git describe --always --dirty)"
 
 clean:
 	rm -rf $(BIN) .demo

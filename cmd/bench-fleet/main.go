@@ -29,6 +29,7 @@ func newRoot() *cobra.Command {
 	var (
 		cfg       fleetbench.Config
 		hosts     string
+		replicas  string
 		writeDocs bool
 		docsDir   string
 		commit    string
@@ -42,7 +43,11 @@ temporary directory (every write synced), a fake fleet answering noops at once
 with recorded real Puppet reports, and the real nooper and approver. It measures
 commit event → delta ready in steady state, run fan-out and report ingest beside
 raw JetStream, delta.Compute's time and memory, the nooper's memory and the
-approver's evaluation, and prints the medians as a table. A measurement that
+approver's evaluation, and prints the medians as a table. With --replicas 1,3
+it also starts a cluster of three embedded servers clustered on loopback ports,
+provisions every stream and bucket at 3 replicas, and measures the fan-out and
+the ingest, and raw JetStream's, there too (R3 rows): at the smallest host
+count only, unless --cluster-all-hosts. A measurement that
 exceeds --budget is reported as not finished; the harness never waits longer.
 With --write-docs it also writes benchmarks.md and benchmarks-fleet.png into
 --docs-dir.`,
@@ -55,6 +60,13 @@ With --write-docs it also writes benchmarks.md and benchmarks-fleet.png into
 					return fmt.Errorf("--hosts: %q is not a host count", s)
 				}
 				cfg.Hosts = append(cfg.Hosts, n)
+			}
+			for _, s := range strings.Split(replicas, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(s))
+				if err != nil || n != 1 && n != 3 {
+					return fmt.Errorf("--replicas: %q is not 1 or 3", s)
+				}
+				cfg.Replicas = append(cfg.Replicas, n)
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			cfg.Log = zerolog.Nop()
@@ -80,6 +92,8 @@ With --write-docs it also writes benchmarks.md and benchmarks-fleet.png into
 	}
 	f := root.Flags()
 	f.StringVar(&hosts, "hosts", "1000,10000", "host counts to measure, comma-separated")
+	f.StringVar(&replicas, "replicas", "1,3", "replica counts measured, comma-separated: 1 (every goal on one server), 3 (fan-out and ingest on a 3-node cluster)")
+	f.BoolVar(&cfg.ClusterAllHosts, "cluster-all-hosts", false, "measure R3 at every host count, not only at the smallest")
 	f.IntVar(&cfg.Runs, "runs", 3, "runs of each measurement; the table shows the median")
 	f.DurationVar(&cfg.Budget, "budget", time.Minute, "time budget of each measurement; past it the figure is reported as not finished")
 	f.IntVar(&cfg.Resources, "resources", 500, "resources per host in the delta measurement")

@@ -48,6 +48,14 @@ type Config struct {
 	Groups int
 	// ReportsDir holds the recorded reports; default fleetsim.ReportsDir.
 	ReportsDir string
+	// Replicas are the replica counts measured: 1 measures every goal on
+	// one embedded server; 3 measures the run fan-out and the report
+	// ingest, and raw JetStream's, again on a cluster of three embedded
+	// servers with every stream and bucket at 3 replicas. Default: 1.
+	Replicas []int
+	// ClusterAllHosts measures R3 at every host count; without it, only
+	// at the smallest (a cluster costs time the run may not have).
+	ClusterAllHosts bool
 	// TempDir is where each host count's server and repositories go;
 	// default the system's.
 	TempDir string
@@ -90,15 +98,27 @@ const (
 	DeltaAlloc      = "delta.alloc" // MiB allocated by delta.Compute
 	NooperMemory    = "memory"      // MiB of heap in use grown over the collections
 	Approver        = "approver"    // seconds: noop.ready → the approver's record
+
+	// The same on the 3-node cluster at 3 replicas.
+	FirstCollectionR3 = FirstCollection + r3
+	FanOutR3          = FanOut + r3
+	FanOutRawR3       = FanOutRaw + r3
+	IngestR3          = Ingest + r3
+	IngestRawR3       = IngestRaw + r3
 )
+
+// r3 ends the keys of figures measured on the cluster.
+const r3 = ".r3"
 
 // HostsResult is every figure at one host count.
 type HostsResult struct {
 	Hosts   int                `json:"hosts"`
 	Figures map[string]*Figure `json:"figures"`
 	// Once says whether every fake host received exactly one run per
-	// revision it was asked for.
-	Once string `json:"once"`
+	// revision it was asked for; OnceR3 the same on the cluster, when
+	// measured there.
+	Once   string `json:"once"`
+	OnceR3 string `json:"once_r3,omitempty"`
 }
 
 func (h *HostsResult) figure(key string) *Figure {
@@ -137,6 +157,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.ReportsDir == "" {
 		cfg.ReportsDir = fleetsim.ReportsDir()
 	}
+	if len(cfg.Replicas) == 0 {
+		cfg.Replicas = []int{1}
+	}
+	for _, r := range cfg.Replicas {
+		if r != 1 && r != clusterSize {
+			return nil, fmt.Errorf("fleetbench: replicas %d: 1 (one server) or %d (a cluster of %d) are measured", r, clusterSize, clusterSize)
+		}
+	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
@@ -166,15 +194,18 @@ type bench struct {
 	log     zerolog.Logger
 }
 
-// env is one host count's server, repository and fleet.
+// env is one host count's server (or cluster), repository and fleet.
 type env struct {
-	n     int
-	dir   string
-	conn  *bus.Conn
-	shas  []string // the repository's commits, oldest first
-	repo  string   // its work tree
-	code  *gitrepo.Repo
-	fleet *fleetsim.Fleet
+	n        int
+	replicas int
+	dir      string
+	cluster  *cluster // nil: one embedded server, conn's
+	url      string   // every server's client URL, comma-separated
+	conn     *bus.Conn
+	shas     []string // the repository's commits, oldest first
+	repo     string   // its work tree
+	code     *gitrepo.Repo
+	fleet    *fleetsim.Fleet
 }
 
 // commitsNeeded is how many commits the repository has: the parent and
@@ -199,24 +230,55 @@ func (b *bench) reportOf(shas []string) func(rev string) *report.Report {
 	}
 }
 
-func (b *bench) newEnv(ctx context.Context, n int) (*env, error) {
+// key is the key of figure k measured in e.
+func (e *env) key(k string) string {
+	if e.replicas > 1 {
+		return k + r3
+	}
+	return k
+}
+
+// firstIngest is the index of the commit of e's first ingest run: on one
+// server the steady-state collections come before.
+func (e *env) firstIngest(runs int) int {
+	if e.replicas > 1 {
+		return 2
+	}
+	return 2 + runs
+}
+
+// newEnv starts n hosts on one embedded server (replicas 1) or on a
+// cluster of embedded servers with everything provisioned at replicas.
+func (b *bench) newEnv(ctx context.Context, n, replicas int) (*env, error) {
 	dir, err := os.MkdirTemp(b.cfg.TempDir, "bench-fleet-*")
 	if err != nil {
 		return nil, fmt.Errorf("fleetbench: %w", err)
 	}
-	e := &env{n: n, dir: dir}
-	e.conn, err = bus.Connect(ctx, bus.Options{
-		Name:     "bench-fleet",
-		Embedded: bus.EmbeddedOptions{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"},
-		Log:      b.log,
-	})
+	e := &env{n: n, replicas: replicas, dir: dir}
+	if replicas == 1 {
+		e.conn, err = bus.Connect(ctx, bus.Options{
+			Name:     "bench-fleet",
+			Embedded: bus.EmbeddedOptions{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"},
+			Log:      b.log,
+		})
+		if err == nil {
+			e.url = e.conn.URL()
+		}
+	} else if e.cluster, err = startCluster(ctx, filepath.Join(dir, "nats")); err == nil {
+		e.url = e.cluster.urls()
+		e.conn, err = bus.Connect(ctx, bus.Options{URL: e.url, Name: "bench-fleet", Log: b.log})
+	}
 	if err != nil {
 		e.close()
 		return nil, fmt.Errorf("fleetbench: start the server: %w", err)
 	}
-	decl, err := bus.ParseDeclaration(balcony.StreamsYAML)
-	if err == nil {
-		err = bus.Provision(ctx, e.conn.JS, decl)
+	if replicas == 1 {
+		var decl *bus.Declaration
+		if decl, err = bus.ParseDeclaration(balcony.StreamsYAML); err == nil {
+			err = bus.Provision(ctx, e.conn.JS, decl)
+		}
+	} else {
+		err = bus.ProvisionDeclaredReplicas(ctx, e.conn.JS, replicas)
 	}
 	if err != nil {
 		e.close()
@@ -231,7 +293,7 @@ func (b *bench) newEnv(ctx context.Context, n int) (*env, error) {
 		e.close()
 		return nil, fmt.Errorf("fleetbench: %w", err)
 	}
-	e.fleet, err = fleetsim.Start(ctx, fleetsim.Options{URL: e.conn.URL(), Hosts: n, Reports: b.reportOf(e.shas), Log: b.log})
+	e.fleet, err = fleetsim.Start(ctx, fleetsim.Options{URL: e.url, Hosts: n, Reports: b.reportOf(e.shas), Log: b.log})
 	if err != nil {
 		e.close()
 		return nil, fmt.Errorf("fleetbench: %w", err)
@@ -246,34 +308,85 @@ func (e *env) close() {
 	if e.conn != nil {
 		e.conn.Close()
 	}
+	if e.cluster != nil {
+		e.cluster.close()
+	}
 	_ = os.RemoveAll(e.dir)
 }
 
-// hosts measures every figure at n hosts.
+// hosts measures every figure at n hosts: on one server, then the
+// fan-out and ingest on the cluster.
 func (b *bench) hosts(ctx context.Context, n int) (*HostsResult, error) {
+	hr := &HostsResult{Hosts: n, Figures: map[string]*Figure{}}
+	if slices.Contains(b.cfg.Replicas, 1) {
+		if err := b.single(ctx, n, hr); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(b.cfg.Replicas, clusterSize) {
+		if smallest := slices.Min(b.cfg.Hosts); !b.cfg.ClusterAllHosts && n > smallest {
+			for _, k := range []string{FanOutR3, FanOutRawR3, IngestR3, IngestRawR3, FirstCollectionR3} {
+				hr.figure(k).Missing = fmt.Sprintf("not measured: R3 only at the smallest host count, %s, to keep the run short (--cluster-all-hosts)", thousands(smallest))
+			}
+			b.progress("%d hosts: R3 not measured: only at the smallest host count, %d (--cluster-all-hosts measures it at every count)", n, smallest)
+		} else {
+			b.replicated(ctx, n, hr)
+		}
+	}
+	return hr, nil
+}
+
+// single measures every figure at n hosts on one embedded server.
+func (b *bench) single(ctx context.Context, n int, hr *HostsResult) error {
 	b.progress("%d hosts: starting the server and the fleet", n)
-	e, err := b.newEnv(ctx, n)
+	e, err := b.newEnv(ctx, n, 1)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer e.close()
-	hr := &HostsResult{Hosts: n, Figures: map[string]*Figure{}}
 	var asked []string // revisions every host was asked for once
 	asked = append(asked, b.fanOut(ctx, e, hr)...)
 	b.ingestRaw(ctx, e, hr)
 	b.delta(ctx, n, hr)
 	asked = append(asked, b.collections(ctx, e, hr)...)
 	b.approver(ctx, e, hr)
+	hr.Once = once(e, asked)
+	b.progress("%d hosts: every host asked once per revision: %s", n, hr.Once)
+	return nil
+}
+
+// replicated measures the fan-out and the ingest, and raw JetStream's,
+// at n hosts on a cluster at R3. A cluster that does not start is
+// reported in the figures: the single server's are worth having anyway.
+func (b *bench) replicated(ctx context.Context, n int, hr *HostsResult) {
+	b.progress("%d hosts: starting a %d-node cluster at R%d and the fleet", n, clusterSize, clusterSize)
+	e, err := b.newEnv(ctx, n, clusterSize)
+	if err != nil {
+		for _, k := range []string{FanOutR3, FanOutRawR3, IngestR3, IngestRawR3, FirstCollectionR3} {
+			hr.figure(k).Missing = "failed: " + err.Error()
+		}
+		b.progress("%d hosts: R3: %v", n, err)
+		return
+	}
+	defer e.close()
+	var asked []string
+	asked = append(asked, b.fanOut(ctx, e, hr)...)
+	b.ingestRaw(ctx, e, hr)
+	asked = append(asked, b.collections(ctx, e, hr)...)
+	hr.OnceR3 = once(e, asked)
+	b.progress("%d hosts: R3: every host asked once per revision: %s", n, hr.OnceR3)
+}
+
+// once says whether every host of e received each revision of asked
+// exactly once, and nothing else went wrong in the fleet.
+func once(e *env, asked []string) string {
 	switch err := e.fleet.CheckOnce(asked); {
 	case err != nil:
-		hr.Once = "NO: " + err.Error()
+		return "NO: " + err.Error()
 	case e.fleet.Err() != nil:
-		hr.Once = "NO: " + e.fleet.Err().Error()
-	default:
-		hr.Once = fmt.Sprintf("yes (%d revisions asked of every host once, none twice)", len(asked))
+		return "NO: " + e.fleet.Err().Error()
 	}
-	b.progress("%d hosts: every host asked once per revision: %s", n, hr.Once)
-	return hr, nil
+	return fmt.Sprintf("yes (%d revisions asked of every host once, none twice)", len(asked))
 }
 
 // measure runs f within the budget and adds its figure to fig; false

@@ -23,11 +23,15 @@ import (
 // commit event to the noop.ready event, the heap it grew, and Runs
 // collections whose answers are held until every host got its run, then
 // released at once: the time until the nooper's intake stored them all is
-// the ingest figure. It returns the revisions every host was asked for.
+// the ingest figure. On the cluster only the first collection and the
+// ingest runs are made. It returns the revisions every host was asked for.
 func (b *bench) collections(ctx context.Context, e *env, hr *HostsResult) []string {
 	skip := func(why string, keys ...string) {
 		for _, k := range keys {
-			if f := hr.figure(k); f.Missing == "" {
+			if e.replicas > 1 && k != Ingest && k != FirstCollection {
+				continue // not measured on the cluster
+			}
+			if f := hr.figure(e.key(k)); f.Missing == "" {
 				f.Missing = why
 			}
 		}
@@ -77,12 +81,15 @@ func (b *bench) collections(ctx context.Context, e *env, hr *HostsResult) []stri
 	}
 	// The first collection: the commit and its parent on every host.
 	asked := []string{e.shas[0], e.shas[1]}
-	if !b.measure(ctx, e.n, FirstCollection, hr.figure(FirstCollection), func(ctx context.Context) (float64, error) { return collect(ctx, 1) }) {
+	if !b.measure(ctx, e.n, e.key(FirstCollection), hr.figure(e.key(FirstCollection)), func(ctx context.Context) (float64, error) { return collect(ctx, 1) }) {
 		skip("not measured: the first collection did not finish", Collection, Ingest, NooperMemory)
 		return nil
 	}
 	k := 2
 	for range b.cfg.Runs {
+		if e.replicas > 1 {
+			break
+		}
 		if !b.measure(ctx, e.n, Collection, hr.figure(Collection), func(ctx context.Context) (float64, error) { return collect(ctx, k) }) {
 			skip("not measured: a collection did not finish", Ingest, NooperMemory)
 			return asked
@@ -90,12 +97,14 @@ func (b *bench) collections(ctx context.Context, e *env, hr *HostsResult) []stri
 		asked = append(asked, e.shas[k])
 		k++
 	}
-	runtime.GC()
-	hr.figure(NooperMemory).Samples = []float64{mib(int64(heapInUse()) - int64(before))}
-	b.progress("%d hosts: %s %s", e.n, NooperMemory, format(NooperMemory, hr.figure(NooperMemory).Samples[0]))
+	if e.replicas == 1 {
+		runtime.GC()
+		hr.figure(NooperMemory).Samples = []float64{mib(int64(heapInUse()) - int64(before))}
+		b.progress("%d hosts: %s %s", e.n, NooperMemory, format(NooperMemory, hr.figure(NooperMemory).Samples[0]))
+	}
 
 	for range b.cfg.Runs {
-		if !b.measure(ctx, e.n, Ingest, hr.figure(Ingest), func(ctx context.Context) (float64, error) { return b.ingest(ctx, e, ready, k) }) {
+		if !b.measure(ctx, e.n, e.key(Ingest), hr.figure(e.key(Ingest)), func(ctx context.Context) (float64, error) { return b.ingest(ctx, e, ready, k) }) {
 			return asked
 		}
 		asked = append(asked, e.shas[k])

@@ -70,3 +70,39 @@ func TestHarnessMeasuresEveryGoal(t *testing.T) {
 		t.Errorf("the plot is not a PNG: %v", err)
 	}
 }
+
+// TestHarnessMeasuresR3 runs only the R3 part once, at 20 and 30 hosts:
+// at 20, the smallest count, a cluster of three embedded servers forms,
+// balcony's streams are provisioned at 3 replicas there, the fan-out and
+// ingest and raw JetStream's are measured, every host is asked once per
+// revision (the fan-out's two, the first collection's two, the ingest's
+// one), and the table shows the R3 rows; at 30 R3 is not measured, and
+// the table says why. About 5 s: make test-fleet runs it, not make test.
+func TestHarnessMeasuresR3(t *testing.T) {
+	res, err := fleetbench.Run(context.Background(), fleetbench.Config{
+		Hosts: []int{20, 30}, Runs: 1, Budget: 2 * time.Minute, Replicas: []int{3},
+		TempDir: t.TempDir(), Log: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr := res.Hosts[0]
+	if !strings.HasPrefix(hr.OnceR3, "yes") {
+		t.Errorf("every host asked once per revision at R3: %q", hr.OnceR3)
+	}
+	for _, key := range []string{fleetbench.FanOutR3, fleetbench.FanOutRawR3, fleetbench.IngestR3, fleetbench.IngestRawR3, fleetbench.FirstCollectionR3} {
+		f := hr.Figures[key]
+		if _, ok := f.Median(); !ok || f.Missing != "" {
+			t.Errorf("figure %s: %+v, want a sample and nothing missing", key, f)
+		}
+	}
+	if f := res.Hosts[1].Figures[fleetbench.FanOutR3]; f == nil || len(f.Samples) != 0 || !strings.Contains(f.Missing, "only at the smallest host count") {
+		t.Errorf("fan-out at R3 at 30 hosts: %+v, want not measured, only at the smallest count", f)
+	}
+	table := res.Table()
+	for _, want := range []string{"run fan-out at R3", "report ingest at R3", "first collection at R3", "20 hosts at R3: yes (5 revisions", "R3 only at the smallest host count, 20"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}

@@ -29,7 +29,7 @@ func (b *bench) fanOut(ctx context.Context, e *env, hr *HostsResult) []string {
 	var revs []string
 	for run := range b.cfg.Runs {
 		rev := fmt.Sprintf("%040x", 0xa5000+run) // not a commit: only counted
-		if !b.measure(ctx, e.n, FanOut, hr.figure(FanOut), func(ctx context.Context) (float64, error) {
+		if !b.measure(ctx, e.n, e.key(FanOut), hr.figure(e.key(FanOut)), func(ctx context.Context) (float64, error) {
 			return b.askAll(ctx, e, hosts, rev)
 		}) {
 			break
@@ -38,7 +38,7 @@ func (b *bench) fanOut(ctx context.Context, e *env, hr *HostsResult) []string {
 	}
 	for run := range b.cfg.Runs {
 		rev := fmt.Sprintf("%040x", 0xb5000+run)
-		if !b.measure(ctx, e.n, FanOutRaw, hr.figure(FanOutRaw), func(ctx context.Context) (float64, error) {
+		if !b.measure(ctx, e.n, e.key(FanOutRaw), hr.figure(e.key(FanOutRaw)), func(ctx context.Context) (float64, error) {
 			return publishRaw(ctx, e, hosts, rev)
 		}) {
 			break
@@ -137,11 +137,11 @@ const rawSubject = bus.ReportPrefix + "bench."
 func (b *bench) ingestRaw(ctx context.Context, e *env, hr *HostsResult) {
 	size, err := reportSize(b, e)
 	if err != nil {
-		hr.figure(IngestRaw).Missing = "failed: " + err.Error()
+		hr.figure(e.key(IngestRaw)).Missing = "failed: " + err.Error()
 		return
 	}
 	for run := range b.cfg.Runs {
-		if !b.measure(ctx, e.n, IngestRaw, hr.figure(IngestRaw), func(ctx context.Context) (float64, error) {
+		if !b.measure(ctx, e.n, e.key(IngestRaw), hr.figure(e.key(IngestRaw)), func(ctx context.Context) (float64, error) {
 			return consumeRaw(ctx, e, run, size)
 		}) {
 			return
@@ -152,7 +152,7 @@ func (b *bench) ingestRaw(ctx context.Context, e *env, hr *HostsResult) {
 // reportSize is the encoded size of a fake host's answer to a noop of
 // the ingest runs' commits.
 func reportSize(b *bench, e *env) (int, error) {
-	rev := e.shas[2+b.cfg.Runs]
+	rev := e.shas[e.firstIngest(b.cfg.Runs)]
 	r := b.reportOf(e.shas)(rev)
 	now := time.Now().UTC()
 	data, err := bus.Marshal(protocol.RunResult{

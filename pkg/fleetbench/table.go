@@ -23,6 +23,8 @@ type row struct {
 	// ratio shows raw / figure as a percentage (a throughput compared
 	// with raw JetStream's).
 	ratio bool
+	// cluster rows are shown only when R3 was measured.
+	cluster bool
 }
 
 var rows = []row{
@@ -33,6 +35,11 @@ var rows = []row{
 		target: "≤ 0.5 s at 2,000 hosts", raw: []string{FanOutRaw}},
 	{key: Ingest, goal: "report ingest (until the nooper's intake stored every report)",
 		target: "≥ 50% of raw JetStream", raw: []string{IngestRaw}, ratio: true},
+	{key: FanOutR3, goal: "run fan-out at R3 (3-node cluster of embedded servers, every stream and bucket at 3 replicas)",
+		target: "reported (docs/cluster.md)", raw: []string{FanOutRawR3}, cluster: true},
+	{key: IngestR3, goal: "report ingest at R3 (3-node cluster, as above)",
+		target: "≥ 50% of raw JetStream at R3", raw: []string{IngestRawR3}, ratio: true, cluster: true},
+	{key: FirstCollectionR3, goal: "first collection at R3 (3-node cluster, as above)", target: "—", cluster: true},
 	{key: Delta, goal: "delta and grouping (delta.Compute, hosts × 500 resources): time", target: "≤ 1 s at 10,000 hosts"},
 	{key: DeltaAlloc, goal: "delta and grouping: memory allocated (TotalAlloc during Compute)", target: "≤ 1 GiB at 10,000 hosts"},
 	{key: NooperMemory, goal: "nooper memory: heap in use grown over the collections (whole process: nooper, fake fleet, embedded server)",
@@ -59,6 +66,9 @@ func (r *Result) Table() string {
 	}
 	b.WriteString("\n" + sep + "\n")
 	for _, rw := range rows {
+		if rw.cluster && !r.clustered() {
+			continue
+		}
 		fmt.Fprintf(&b, "| %s | %s |", rw.goal, rw.target)
 		for i := range r.Hosts {
 			fmt.Fprintf(&b, " %s |", r.cell(&r.Hosts[i], rw))
@@ -70,10 +80,30 @@ func (r *Result) Table() string {
 	}
 	b.WriteString("\nEvery fake host received exactly one run per revision asked:")
 	for _, h := range r.Hosts {
-		fmt.Fprintf(&b, " %s hosts: %s.", thousands(h.Hosts), h.Once)
+		fmt.Fprintf(&b, " %s hosts: %s.", thousands(h.Hosts), orNot(h.Once))
+		if h.OnceR3 != "" {
+			fmt.Fprintf(&b, " %s hosts at R3: %s.", thousands(h.Hosts), h.OnceR3)
+		}
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// clustered tells whether R3 was measured (or tried) at any host count.
+func (r *Result) clustered() bool {
+	for _, h := range r.Hosts {
+		if h.Figures[FanOutR3] != nil || h.Figures[IngestR3] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func orNot(s string) string {
+	if s == "" {
+		return "not measured"
+	}
+	return s
 }
 
 func (r *Result) cell(h *HostsResult, rw row) string {
@@ -86,7 +116,7 @@ func (r *Result) cell(h *HostsResult, rw row) string {
 		return f.Missing
 	}
 	s := format(rw.key, v)
-	if len(f.Samples) < r.Config.Runs && rw.key != NooperMemory && rw.key != FirstCollection {
+	if len(f.Samples) < r.Config.Runs && rw.key != NooperMemory && rw.key != FirstCollection && rw.key != FirstCollectionR3 {
 		s += fmt.Sprintf(" (%d of %d runs; then %s)", len(f.Samples), r.Config.Runs, f.Missing)
 	}
 	if len(rw.raw) > 0 {
@@ -195,8 +225,8 @@ the real nooper and approver, and a real git repository (go-git) the nooper mirr
   asked one noop. Timed from the commit event's publication to the nooper's ` + "`noop.ready`" + `
   event. Raw beside it: the raw fan-out plus the raw ingest, one run and one report per host
   through bare JetStream.
-- **Fan-out**: ` + "`runs.Asker.Ask`" + ` for every host, one after the other as the nooper asks, until
-  the last host received its run. Raw: the same number of run requests of the same size
+- **Fan-out**: ` + "`runs.Asker`" + ` asking every host as the nooper does (` + "`Request`" + ` for each, then
+  ` + "`PublishAll`" + `), until the last host received its run. Raw: the same number of run requests of the same size
   published with ` + "`PublishAsync`" + ` (at most 256 acks in flight), delivered to the same subscriptions.
 - **Ingest**: the hosts hold their answers until every host has its run, then publish them all;
   timed until the nooper stored every report (its writes to the reports bucket). Raw: as many
@@ -208,6 +238,15 @@ the real nooper and approver, and a real git repository (go-git) the nooper mirr
 - **Nooper memory**: the process's heap in use (runtime.MemStats.HeapInuse, after a GC) after
   the steady-state collections minus before the nooper started; it includes what the fake fleet
   and the embedded server grew meanwhile.
+- **R3** (rows "at R3", when measured): the fan-out and the ingest, and raw JetStream's beside
+  them, measured the same way on a cluster of three embedded nats-servers in the same process,
+  routed to each other on loopback ports, each with its own store and every write synced; every
+  stream, bucket and object store provisioned at 3 replicas (` + "`bus.ProvisionDeclaredReplicas`" + `),
+  and the harness, the fleet and the nooper connected with the three URLs, as
+  [cluster.md](cluster.md) deploys it. A first collection (shown) comes before the ingest runs;
+  the steady state, delta, memory and approver are not measured there. Only at the smallest host
+  count unless ` + "`--cluster-all-hosts`" + `. The three servers share this machine's cores and disk:
+  these are the figures of one machine holding all three copies, not of three machines.
 - **Approver**: a ` + "`noop.ready`" + ` of a commit whose noop (built in memory and handed to the approver
   directly, so the nooper's collection service is not measured) has every host and 1,000 groups
   (group g on the hosts whose index is g modulo 1,000, the first ten on every host); timed until
@@ -225,6 +264,8 @@ func (r *Result) Plot(path string) error {
 		{Collection, "commit → delta ready (steady)"}, {FirstCollection, "first collection"},
 		{FanOut, "fan-out (runs.Asker)"}, {FanOutRaw, "fan-out (raw JetStream)"},
 		{Ingest, "ingest (nooper)"}, {IngestRaw, "ingest (raw JetStream)"},
+		{FanOutR3, "fan-out R3 (runs.Asker)"}, {FanOutRawR3, "fan-out R3 (raw JetStream)"},
+		{IngestR3, "ingest R3 (nooper)"}, {IngestRawR3, "ingest R3 (raw JetStream)"},
 		{Delta, "delta.Compute"}, {Approver, "approver"},
 	} {
 		var pts plotter.XYs

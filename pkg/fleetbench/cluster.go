@@ -1,0 +1,141 @@
+package fleetbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
+)
+
+// clusterSize is how many servers the R3 measurements run on: the
+// cluster docs/cluster.md deploys.
+const clusterSize = 3
+
+// cluster is clusterSize embedded JetStream servers in this process,
+// routed to each other on loopback ports, each with its own store.
+type cluster struct {
+	servers []*server.Server
+}
+
+// startCluster starts the cluster in dir, each node configured as
+// balcony's embedded server is (bus.EmbeddedServerOptions: every write
+// synced, 8 MiB messages) plus a cluster block like docs/cluster.md's,
+// and returns once the JetStream meta leader sees every node.
+func startCluster(ctx context.Context, dir string) (*cluster, error) {
+	c := &cluster{}
+	ports := make([]int, clusterSize)
+	var routes []string
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	for i, port := range ports {
+		name := fmt.Sprintf("n%d", i+1)
+		sopts, err := bus.EmbeddedServerOptions(bus.EmbeddedOptions{DataDir: filepath.Join(dir, name), Listen: "127.0.0.1:0"})
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("cluster node %s: %w", name, err)
+		}
+		sopts.ServerName = name
+		sopts.NoLog = true
+		sopts.Cluster = server.ClusterOpts{Name: "balcony", Host: "127.0.0.1", Port: port}
+		sopts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		srv, err := server.NewServer(sopts)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("cluster node %s: %w", name, err)
+		}
+		go srv.Start()
+		c.servers = append(c.servers, srv)
+	}
+	for _, srv := range c.servers {
+		if !srv.ReadyForConnections(30 * time.Second) {
+			c.close()
+			return nil, fmt.Errorf("cluster node %s: not ready after 30s", srv.Name())
+		}
+	}
+	// Provisioning at R3 needs a meta leader that knows every node; the
+	// servers say so only when asked, so they are asked until they do.
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !c.formed() {
+		select {
+		case <-tick.C:
+		case <-wait.Done():
+			c.close()
+			return nil, fmt.Errorf("cluster: no JetStream meta leader seeing %d nodes: %w", clusterSize, wait.Err())
+		}
+	}
+	return c, nil
+}
+
+// formed tells whether a node leads JetStream's meta group and sees every
+// node online.
+func (c *cluster) formed() bool {
+	for _, srv := range c.servers {
+		if srv.JetStreamIsLeader() && len(srv.JetStreamClusterPeers()) == clusterSize {
+			return true
+		}
+	}
+	return false
+}
+
+// urls is every node's client URL, comma-separated: what every daemon of
+// a cluster is given.
+func (c *cluster) urls() string {
+	out := make([]string, len(c.servers))
+	for i, srv := range c.servers {
+		out[i] = srv.ClientURL()
+	}
+	return strings.Join(out, ",")
+}
+
+func (c *cluster) close() {
+	for _, srv := range c.servers {
+		srv.Shutdown()
+	}
+	for _, srv := range c.servers {
+		srv.WaitForShutdown()
+	}
+}
+
+// freePort is a loopback port nobody listens on, below the range the
+// kernel picks outgoing ports from: a port of that range, free a moment
+// ago, can be taken as the source port of one node's route connection
+// before the node meant to listen on it starts.
+func freePort() (int, error) {
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	base := max(low-12000, 1024)
+	for range 1000 {
+		port := base + rand.IntN(low-base)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("cluster: no free loopback port for a route")
+}
