@@ -171,7 +171,7 @@ func (c *Collection) Parent() string {
 // noop asked of them, and, once at most review.MissingListed remain, which
 // have not.
 func (c *Collection) Progress() review.Progress {
-	waiting := map[string]bool{}
+	waiting := make(map[string]bool, len(c.Hosts))
 	for _, need := range c.Needs {
 		if !need.Answered {
 			waiting[need.Host] = true

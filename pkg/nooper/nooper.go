@@ -233,6 +233,7 @@ func (n *Nooper) Run(ctx context.Context) error {
 	tick := time.NewTicker(n.opts.Tick)
 	defer tick.Stop()
 	for {
+		began := time.Now()
 		n.step(ctx)
 		select {
 		case <-ctx.Done():
@@ -240,6 +241,21 @@ func (n *Nooper) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		case <-n.wake:
+			// A step looks at every need of every collection: woken by
+			// each of ten thousand reports, it would do little else.
+			// Reports arriving meanwhile are taken in all the same.
+			if wait := stepGap - time.Since(began); wait > 0 {
+				select {
+				case <-ctx.Done():
+					n.log.Info().Msg("nooper stopping")
+					return nil
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }
+
+// stepGap is the least time between the starts of two steps woken by
+// the bus.
+const stepGap = 50 * time.Millisecond
