@@ -278,7 +278,7 @@ func (b *bench) newEnv(ctx context.Context, n, replicas int) (*env, error) {
 			err = bus.Provision(ctx, e.conn.JS, decl)
 		}
 	} else {
-		err = bus.ProvisionDeclaredReplicas(ctx, e.conn.JS, replicas)
+		err = provisionCluster(ctx, e.conn.JS, replicas)
 	}
 	if err != nil {
 		e.close()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
 )
@@ -138,4 +139,28 @@ func freePort() (int, error) {
 		}
 	}
 	return 0, errors.New("cluster: no free loopback port for a route")
+}
+
+// noSuitablePeers is JetStream's error code for a placement the meta
+// leader cannot make: a node it does not yet count as online.
+const noSuitablePeers = 10005
+
+// provisionCluster provisions balcony's streams at replicas on a cluster
+// just formed: until the meta leader counts every node as online, a
+// placement at 3 replicas fails, and is tried again, for up to a minute.
+func provisionCluster(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		err := bus.ProvisionDeclaredReplicas(wait, js, replicas)
+		var api *jetstream.APIError
+		if err == nil || !errors.As(err, &api) || api.ErrorCode != noSuitablePeers {
+			return err
+		}
+		select {
+		case <-wait.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
