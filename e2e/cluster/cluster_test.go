@@ -13,12 +13,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,31 +87,14 @@ type cluster struct {
 	nodes []*node
 }
 
-// freePort returns a loopback port nobody listens on, below the range
-// the kernel picks outgoing ports from: a port from that range, free a
-// moment ago, can be taken as the source port of a route connection
-// before the node meant to listen on it starts.
+// freePort is bus.FreeRoutePort, failing the test when there is none.
 func freePort(t *testing.T) int {
 	t.Helper()
-	low := 32768
-	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(data)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
+	port, err := bus.FreeRoutePort()
+	if err != nil {
+		t.Fatal(err)
 	}
-	base := max(low-12000, 1024)
-	for range 1000 {
-		port := base + rand.IntN(low-base)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatalf("no free port between %d and %d", base, low)
-	return 0
+	return port
 }
 
 // startCluster starts three nodes, n1 to n3, each with its own store and

@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +33,7 @@ func startCluster(ctx context.Context, dir string) (*cluster, error) {
 	ports := make([]int, clusterSize)
 	var routes []string
 	for i := range ports {
-		p, err := freePort()
+		p, err := bus.FreeRoutePort()
 		if err != nil {
 			return nil, err
 		}
@@ -114,31 +110,6 @@ func (c *cluster) close() {
 	for _, srv := range c.servers {
 		srv.WaitForShutdown()
 	}
-}
-
-// freePort is a loopback port nobody listens on, below the range the
-// kernel picks outgoing ports from: a port of that range, free a moment
-// ago, can be taken as the source port of one node's route connection
-// before the node meant to listen on it starts.
-func freePort() (int, error) {
-	low := 32768
-	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(data)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	base := max(low-12000, 1024)
-	for range 1000 {
-		port := base + rand.IntN(low-base)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err == nil {
-			l.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("cluster: no free loopback port for a route")
 }
 
 // noSuitablePeers is JetStream's error code for a placement the meta
