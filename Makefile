@@ -18,7 +18,8 @@ build:
 test: build
 	./scripts/ensure-puppet.sh
 	$(GO) vet ./...
-	$(GO) test -race -timeout 15m ./...
+	$(GO) test -race -timeout 15m $$($(GO) list ./... | grep -v '/e2e$$')
+	$(GO) test -race -timeout 15m ./e2e/
 	$(GO) test -timeout 15m -run 'TestTwoThousandAgents|TestNoopOfAFleet|TestHarnessMeasuresEveryGoal' ./pkg/agent ./pkg/nooper ./pkg/fleetbench
 
 # A real 3-node JetStream cluster (nats-server processes built from go.mod's
