@@ -170,11 +170,10 @@ func (a Asker) PublishAll(ctx context.Context, reqs []protocol.RunRequest) []err
 		msgs = append(msgs, bus.Outgoing{Subject: subject, MsgID: req.ID, Value: req})
 		index = append(index, i)
 	}
-	stored := 0
-	for j, err := range a.Conn.PublishAll(ctx, msgs, 0) {
-		if err == nil {
-			stored++
-		} else {
+	stored := len(msgs)
+	for j, err := range a.Conn.PublishAll(ctx, msgs, 0) { // nil: all stored
+		if err != nil {
+			stored--
 			req := reqs[index[j]]
 			errs[index[j]], failed = fmt.Errorf("ask %s for a %s of %s: %w", req.Host, req.Kind, protocol.Short(req.Revision), err), true
 		}
