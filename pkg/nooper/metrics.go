@@ -17,12 +17,15 @@ type nooperMetrics struct {
 	// ready; outcome is "complete" (every host answered) or "incomplete".
 	collection *prometheus.HistogramVec
 	runs       *runs.Metrics
+	// fleet is the hosts seen, counted at each scrape: the one registered
+	// before on the same registry (a nooper restarted in one process).
+	fleet *fleet
 }
 
-func newMetrics(reg prometheus.Registerer, fleet *fleet) *nooperMetrics {
+func newMetrics(reg prometheus.Registerer, stale time.Duration, now func() time.Time) *nooperMetrics {
 	reg = metrics.Or(reg)
-	metrics.Register(reg, fleet)
 	return &nooperMetrics{
+		fleet: metrics.Register(reg, newFleet(stale, now)),
 		collection: metrics.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metrics.Namespace, Subsystem: "nooper", Name: "collection_seconds",
 			Help: "Time from a commit's first noop asked to its noop ready, by outcome (complete: every host answered; incomplete: some did not).",

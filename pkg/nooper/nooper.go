@@ -158,10 +158,9 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 		return nil, fmt.Errorf("nooper: %w", err)
 	}
 	log := o.Log.With().Str("component", "nooper").Logger()
-	fl := newFleet(o.StaleHost, o.Now)
-	m := newMetrics(o.Registerer, fl)
+	m := newMetrics(o.Registerer, o.StaleHost, o.Now)
 	return &Nooper{
-		opts: o, conn: conn, store: st, log: log, metrics: m, fleet: fl,
+		opts: o, conn: conn, store: st, log: log, metrics: m, fleet: m.fleet,
 		asker:        runs.Asker{Conn: conn, Kind: protocol.KindNoop, RequestedBy: "nooper", Timeout: o.RunTimeout, Log: log, Metrics: m.runs},
 		wake:         make(chan struct{}, 1),
 		active:       map[string]*Collection{},
