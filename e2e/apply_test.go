@@ -64,9 +64,12 @@ func (f *fleet) startApplier(t *testing.T) *proc {
 	if err := os.WriteFile(cfg, []byte(applyConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return start(t, f.dir, "applier", slices.Concat([]string{"applier"}, f.busArgs(credentials.Applier, ""), []string{"--repo", f.bare,
+	addr, args := withMetrics(t, slices.Concat([]string{"applier"}, f.busArgs(credentials.Applier, ""), []string{"--repo", f.bare,
 		"--state-dir", filepath.Join(f.dir, "applier"), "--config", cfg,
-		"--run-timeout", "30m", "--poll", "1s", "--log-level", "debug"})...)
+		"--run-timeout", "30m", "--poll", "1s", "--log-level", "debug"}))
+	p := start(t, f.dir, "applier", args...)
+	p.metrics = addr
+	return p
 }
 
 func newApplyRig(t *testing.T) *applyRig {
@@ -279,6 +282,8 @@ func TestApplyRollout(t *testing.T) {
 	f.waitReady(t, motd)
 	f.waitReady(t, seat)
 
+	// The daemons' metrics endpoints, scraped before and after the work.
+	before := f.scrapeAll(t)
 	began := time.Now()
 	for _, step := range []struct {
 		name string
@@ -292,6 +297,28 @@ func TestApplyRollout(t *testing.T) {
 	} {
 		step.run()
 		t.Logf("%s: done at %s", step.name, time.Since(began).Round(time.Second))
+	}
+	moved(t, before, f.scrapeAll(t))
+	// The applier was restarted (killed) in the first step: its counters
+	// count from then on.
+	ap := scrape(t, r.applier)
+	for _, c := range []struct {
+		name   string
+		labels []string
+	}{
+		{"balcony_runs_asked_total", []string{`kind="apply"`}},
+		{"balcony_runs_answered_total", []string{`kind="apply"`}},
+		{"balcony_applier_rollouts_total", nil},
+		{"balcony_applier_halts_total", nil},
+		{"balcony_applier_hosts_total", []string{`state="done"`}},
+		{"balcony_applier_rollout_seconds_count", []string{`outcome="complete"`}},
+	} {
+		if ap.sum(c.name, c.labels...) == 0 {
+			t.Errorf("the applier's %s%v did not move", c.name, c.labels)
+		}
+	}
+	if got := ap.sum("balcony_applier_rollout_halted"); got != 1 {
+		t.Errorf("balcony_applier_rollout_halted after a failing canary: %v, want 1", got)
 	}
 }
 

@@ -26,8 +26,10 @@ func (f *fleet) startApprover(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("logins:\n  kermit@example.com: kermit\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start(t, f.dir, "approver", slices.Concat([]string{"approver"}, f.busArgs(credentials.Approver, ""), []string{"--repo", f.bare,
-		"--state-dir", filepath.Join(f.dir, "approver"), "--config", cfg, "--log-level", "debug"})...)
+	addr, args := withMetrics(t, slices.Concat([]string{"approver"}, f.busArgs(credentials.Approver, ""), []string{"--repo", f.bare,
+		"--state-dir", filepath.Join(f.dir, "approver"), "--config", cfg, "--log-level", "debug"}))
+	f.approver = start(t, f.dir, "approver", args...)
+	f.approver.metrics = addr
 }
 
 // TestApprovals: the sample history's deltas, nooped by real Puppet, are

@@ -34,6 +34,7 @@ type fleet struct {
 	bare, work string
 	nooper     *proc
 	agents     map[string]*proc
+	approver   *proc
 	// conn reads every stream and bucket (as the nooper's identity on a
 	// secured bus); watcher receives events (a person's identity there).
 	conn, watcher *bus.Conn
@@ -142,18 +143,22 @@ func (f *fleet) startNooper(t *testing.T) {
 	if f.secured != nil {
 		args = append(args, "--server-config", f.secured.config, "--nats-creds", f.secured.seed(credentials.Nooper, ""))
 	}
+	addr, args := withMetrics(t, args)
 	f.nooper = start(t, f.dir, "nooper", args...)
+	f.nooper.metrics = addr
 }
 
 func (f *fleet) startAgent(t *testing.T, host string) {
 	t.Helper()
 	name := strings.Split(host, ".")[0]
-	f.agents[host] = start(t, f.dir, "agent-"+name, slices.Concat([]string{"agent"}, f.busArgs(credentials.Agent, host), []string{"--host", host,
+	addr, args := withMetrics(t, slices.Concat([]string{"agent"}, f.busArgs(credentials.Agent, host), []string{"--host", host,
 		"--state-dir", filepath.Join(f.dir, "hosts", name, "state"), "--root", f.root(host),
 		"--repo", f.bare, "--heartbeat", "2s", "--poll", "5s",
 		// Not under nice: beside the unit tests, niced Puppet runs starved.
 		"--nice=false",
-		"--puppet-disabled-lock", f.puppetDisabledLock(host)})...)
+		"--puppet-disabled-lock", f.puppetDisabledLock(host)}))
+	f.agents[host] = start(t, f.dir, "agent-"+name, args...)
+	f.agents[host].metrics = addr
 }
 
 // puppetDisabledLock is where host's agent looks for `puppet agent

@@ -91,6 +91,8 @@ type proc struct {
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{}
+	// metrics is the address of its metrics endpoint (withMetrics).
+	metrics string
 }
 
 func start(t *testing.T, dir, name string, args ...string) *proc {

@@ -21,11 +21,13 @@ import (
 	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/metrics"
 	"github.com/balcony-dev/balcony/pkg/puppet"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
+	metrics    metrics.Flags
 	bus        daemon.BusFlags
 	log        daemon.LogFlags
 	host       string
@@ -115,6 +117,7 @@ interpolate); without one, manifests and modules. --manifest and
 		},
 	}
 	fs := cmd.Flags()
+	o.metrics.Register(fs)
 	o.bus.Client.Register(fs)
 	o.bus.Needs = credentials.Streams[credentials.Agent]
 	o.bus.Server.Register(fs, "/var/lib/balcony/agent/nats", daemon.ConnectByDefault)
@@ -174,6 +177,13 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
+	reg := metrics.NewRegistry()
+	endpoint, err := o.metrics.Serve(ctx, reg, log)
+	if err != nil {
+		return err
+	}
+	defer endpoint.Close()
+	o.bus.Registerer = reg
 	conn, err := o.bus.Connect(ctx, "balcony-agent-"+o.host, log)
 	if err != nil {
 		return err
@@ -190,7 +200,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		Host: o.host, StateDir: o.stateDir, Executor: exec, Prefetcher: mirror,
 		Heartbeat: o.heartbeat, Poll: o.fetchEvery, Version: version.String(), Log: log,
 		Commits: mirror, Approvals: approverStatus{approver.Client{NC: conn.NC}},
-		PuppetDisabledLock: o.disabledLock, PuppetRunLock: o.puppet.LockFile,
+		PuppetDisabledLock: o.disabledLock, PuppetRunLock: o.puppet.LockFile, Registerer: reg,
 	})
 	if err != nil {
 		return err

@@ -7,7 +7,7 @@ import (
 )
 
 func TestAgentCanEmbedTheBus(t *testing.T) {
-	clitest.CheckFlags(t, newRoot, nil, []string{"--nats-url", "--embedded", "--data-dir", "--listen"}, nil)
+	clitest.CheckFlags(t, newRoot, nil, []string{"--nats-url", "--embedded", "--data-dir", "--listen", "--metrics-listen"}, nil)
 }
 
 // Puppet's lock files where Debian's Puppet keeps them (`puppet config

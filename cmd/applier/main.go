@@ -16,10 +16,12 @@ import (
 	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/metrics"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
+	metrics    metrics.Flags
 	bus        daemon.BusFlags
 	log        daemon.LogFlags
 	repo       string
@@ -84,6 +86,7 @@ answers its verbs on the NATS micro-service API (balcony.applier.*).`,
 	o.bus.Client.Register(pf)
 	o.log.Register(pf)
 	f := root.Flags()
+	o.metrics.Register(f)
 	o.bus.Needs = credentials.Streams[credentials.Applier]
 	o.bus.Server.Register(f, "/var/lib/balcony/applier/nats", daemon.ConnectByDefault)
 	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read the branch's first-parent chain; required")
@@ -114,6 +117,13 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
+	reg := metrics.NewRegistry()
+	endpoint, err := o.metrics.Serve(ctx, reg, log)
+	if err != nil {
+		return err
+	}
+	defer endpoint.Close()
+	o.bus.Registerer = reg
 	conn, err := o.bus.Connect(ctx, "balcony-applier", log)
 	if err != nil {
 		return err
@@ -121,7 +131,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	defer conn.Close()
 	a, err := applier.New(ctx, conn, applier.Options{
 		Code: mirror, Branch: o.branch, Config: cfg, RunTimeout: o.runTimeout, Poll: o.poll,
-		Log: log, Version: version.String(),
+		Log: log, Version: version.String(), Registerer: reg,
 	})
 	if err != nil {
 		return err

@@ -18,10 +18,12 @@ import (
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/github"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/metrics"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
+	metrics  metrics.Flags
 	bus      daemon.BusFlags
 	log      daemon.LogFlags
 	repo     string
@@ -114,6 +116,7 @@ revoke commands on the NATS micro-service API.`,
 	o.bus.Client.Register(pf)
 	o.log.Register(pf)
 	f := root.Flags()
+	o.metrics.Register(f)
 	o.bus.Needs = credentials.Streams[credentials.Approver]
 	o.bus.Server.Register(f, "/var/lib/balcony/approver/nats", daemon.ConnectByDefault)
 	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), to read CODEOWNERS, node files and each commit's parents, author and co-authors; required")
@@ -146,6 +149,13 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
+	reg := metrics.NewRegistry()
+	endpoint, err := o.metrics.Serve(ctx, reg, log)
+	if err != nil {
+		return err
+	}
+	defer endpoint.Close()
+	o.bus.Registerer = reg
 	conn, err := o.bus.Connect(ctx, "balcony-approver", log)
 	if err != nil {
 		return err
@@ -155,7 +165,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := approver.Options{Code: mirror, Config: cfg, Log: log, GitHubPoll: o.gh.poll, Version: version.String()}
+	opts := approver.Options{Code: mirror, Config: cfg, Log: log, GitHubPoll: o.gh.poll, Version: version.String(), Registerer: reg}
 	if gh != nil {
 		opts.GitHub = gh
 	}

@@ -13,12 +13,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/balcony-dev/balcony/pkg/committer"
 	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/metrics"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
@@ -199,6 +202,7 @@ func watchCmd(o *options) *cobra.Command {
 	var repo, stateDir string
 	var interval time.Duration
 	var server daemon.ServerFlags
+	var mf metrics.Flags
 	cmd := &cobra.Command{
 		Use:   "watch --repo URL",
 		Short: "Poll a repository and publish the commits of configured branches",
@@ -217,14 +221,19 @@ while the bus was down).`,
 			if err != nil {
 				return err
 			}
-			conn, err := daemon.BusFlags{Client: o.bus, Server: server, Needs: credentials.Streams[credentials.Committer]}.Connect(ctx, "balcony-committer-watch", log)
+			reg, endpoint, err := serveMetrics(ctx, mf, log)
+			if err != nil {
+				return err
+			}
+			defer endpoint.Close()
+			conn, err := daemon.BusFlags{Client: o.bus, Server: server, Needs: credentials.Streams[credentials.Committer], Registerer: reg}.Connect(ctx, "balcony-committer-watch", log)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
 			c, err := committer.New(committer.Options{
 				RepoName: o.repoName, RepoPath: r.Path(), Branches: o.branches,
-				Source: committer.SourceWatch, Log: log,
+				Source: committer.SourceWatch, Log: log, Registerer: reg,
 			}, committer.BusPublisher{Conn: conn, Log: log})
 			if err != nil {
 				return err
@@ -236,7 +245,16 @@ while the bus was down).`,
 	cmd.Flags().StringVar(&stateDir, "state-dir", "/var/lib/balcony/committer", "where a remote repository is mirrored")
 	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often to poll")
 	server.Register(cmd.Flags(), "/var/lib/balcony/committer/nats", daemon.ConnectByDefault)
+	mf.Register(cmd.Flags())
 	return cmd
+}
+
+// serveMetrics starts a long-running verb's metrics endpoint (none
+// without --metrics-listen) and returns the registry its collectors join.
+func serveMetrics(ctx context.Context, mf metrics.Flags, log zerolog.Logger) (*prometheus.Registry, *metrics.Server, error) {
+	reg := metrics.NewRegistry()
+	endpoint, err := mf.Serve(ctx, reg, log)
+	return reg, endpoint, err
 }
 
 // openWatched opens a local repository in place, or mirrors a remote one.

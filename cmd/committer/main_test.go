@@ -8,7 +8,7 @@ import (
 )
 
 // The hook and install-hook reach a running bus; watch and serve are
-// daemons and may embed it.
+// daemons and may embed it, and serve metrics.
 func TestBusFlagsPerVerb(t *testing.T) {
 	tests := []struct {
 		verb   string
@@ -22,9 +22,9 @@ func TestBusFlagsPerVerb(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.verb, func(t *testing.T) {
 			if tt.server {
-				clitest.CheckFlags(t, newRoot, []string{tt.verb}, slices.Concat(clitest.ClientFlags, clitest.ServerFlags), nil)
+				clitest.CheckFlags(t, newRoot, []string{tt.verb}, slices.Concat(clitest.ClientFlags, clitest.ServerFlags, []string{"--metrics-listen"}), nil)
 			} else {
-				clitest.CheckFlags(t, newRoot, []string{tt.verb}, clitest.ClientFlags, clitest.ServerFlags)
+				clitest.CheckFlags(t, newRoot, []string{tt.verb}, clitest.ClientFlags, slices.Concat(clitest.ServerFlags, []string{"--metrics-listen"}))
 			}
 		})
 	}

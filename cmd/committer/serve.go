@@ -14,11 +14,13 @@ import (
 	"github.com/balcony-dev/balcony/pkg/committer"
 	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
+	"github.com/balcony-dev/balcony/pkg/metrics"
 )
 
 func serveCmd(o *options) *cobra.Command {
 	var listen, repo, stateDir, secretFile, githubRepo string
 	var server daemon.ServerFlags
+	var mf metrics.Flags
 	cmd := &cobra.Command{
 		Use:   "serve --repo URL --github-repo owner/name --webhook-secret-file FILE",
 		Short: "Receive GitHub webhooks: pushes become commit events, issue comments go to the approver",
@@ -54,7 +56,12 @@ fetched first); an issue comment on a balcony review issue is put on the bus
 			if !mirrored { // a local repository is read in place
 				fetch = func(context.Context) error { return nil }
 			}
-			conn, err := daemon.BusFlags{Client: o.bus, Server: server, Needs: credentials.Streams[credentials.Committer]}.Connect(ctx, "balcony-committer-serve", log)
+			reg, endpoint, err := serveMetrics(ctx, mf, log)
+			if err != nil {
+				return err
+			}
+			defer endpoint.Close()
+			conn, err := daemon.BusFlags{Client: o.bus, Server: server, Needs: credentials.Streams[credentials.Committer], Registerer: reg}.Connect(ctx, "balcony-committer-serve", log)
 			if err != nil {
 				return err
 			}
@@ -62,7 +69,7 @@ fetched first); an issue comment on a balcony review issue is put on the bus
 			pub := committer.BusPublisher{Conn: conn, Log: log}
 			c, err := committer.New(committer.Options{
 				RepoName: o.repoName, RepoPath: r.Path(), Branches: o.branches,
-				Source: committer.SourceWebhook, Log: log,
+				Source: committer.SourceWebhook, Log: log, Registerer: reg,
 			}, pub)
 			if err != nil {
 				return err
@@ -93,5 +100,6 @@ fetched first); an issue comment on a balcony review issue is put on the bus
 	f.StringVar(&secretFile, "webhook-secret-file", "", "file holding the webhook's secret; required")
 	f.StringVar(&githubRepo, "github-repo", "", "the GitHub repository (owner/name) whose deliveries are accepted; required")
 	server.Register(f, "/var/lib/balcony/committer/nats", daemon.ConnectByDefault)
+	mf.Register(f)
 	return cmd
 }

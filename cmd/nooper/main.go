@@ -16,11 +16,13 @@ import (
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/delta"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
+	"github.com/balcony-dev/balcony/pkg/metrics"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/version"
 )
 
 type options struct {
+	metrics  metrics.Flags
 	bus      daemon.BusFlags
 	log      daemon.LogFlags
 	nooper   nooper.Options
@@ -80,6 +82,7 @@ default.`,
 	o.bus.Client.Register(pf)
 	o.log.Register(pf)
 	f := root.Flags()
+	o.metrics.Register(f)
 	o.bus.Server.Register(f, "/var/lib/balcony/nats", daemon.EmbedByDefault)
 	f.StringVar(&o.repo, "repo", "", "the Puppet code repository (URL or path), mirrored to read pushed commits from git rather than from commit events; required")
 	f.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/nooper", "where the repository is mirrored")
@@ -130,12 +133,19 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		log.Warn().Str("repair", fix).Msg("mirror repaired")
 	}
 	o.nooper.Code = mirror
+	reg := metrics.NewRegistry()
+	endpoint, err := o.metrics.Serve(ctx, reg, log)
+	if err != nil {
+		return err
+	}
+	defer endpoint.Close()
+	o.bus.Registerer = reg
 	conn, err := o.bus.Connect(ctx, "balcony-nooper", log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	o.nooper.Log = log
+	o.nooper.Log, o.nooper.Registerer = log, reg
 	o.nooper.Version = version.String()
 	n, err := nooper.New(ctx, conn, o.nooper)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 func TestDaemonTakesServerFlags(t *testing.T) {
-	clitest.CheckFlags(t, newRoot, nil, slices.Concat(clitest.ServerFlags, []string{"--nats-url", "--nats-creds", "--log-format"}), nil)
+	clitest.CheckFlags(t, newRoot, nil, slices.Concat(clitest.ServerFlags, []string{"--nats-url", "--nats-creds", "--log-format", "--metrics-listen"}), nil)
 }
 
 func TestVerbsTakeClientFlagsOnly(t *testing.T) {

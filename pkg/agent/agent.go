@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
@@ -80,6 +81,9 @@ type Options struct {
 	// (agent_catalog_run_lockfile): while it names a live process applies
 	// are skipped (noops wait for it, in the executor). Empty: not checked.
 	PuppetRunLock string
+	// Registerer is where the agent's metrics are registered (metrics.go);
+	// nil keeps them private.
+	Registerer prometheus.Registerer
 }
 
 // Agent is the per-host daemon. Create it with New and start it with Run.
@@ -95,6 +99,7 @@ type Agent struct {
 	beatNow chan struct{}
 	log     zerolog.Logger
 	started time.Time
+	metrics *agentMetrics
 
 	// beforeHeartbeatWrite, when set (by tests), is called by each
 	// heartbeat after it read the host record and before it writes it.
@@ -162,6 +167,11 @@ func (a *Agent) setBusy(id string) {
 	a.mu.Lock()
 	a.busy = id
 	a.mu.Unlock()
+	if id != "" {
+		a.metrics.running.Set(1)
+	} else {
+		a.metrics.running.Set(0)
+	}
 }
 
 // New checks the options and opens the agent's state. The connection must
@@ -210,6 +220,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Agent, error) {
 		fetch:   make(chan struct{}, 1),
 		beatNow: make(chan struct{}, 1),
 		log:     o.Log.With().Str("component", "agent").Str("host", o.Host).Logger(),
+		metrics: newMetrics(o.Registerer),
 	}, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/agent"
@@ -22,6 +23,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/gitrepo/gittest"
 	"github.com/balcony-dev/balcony/pkg/hostinfo"
+	"github.com/balcony-dev/balcony/pkg/metrics/metricstest"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/puppet"
 )
@@ -341,6 +343,8 @@ func TestApplyRefused(t *testing.T) {
 func TestApplySkipped(t *testing.T) {
 	r := newApplyRig(t)
 	log := newExecLog()
+	reg := prometheus.NewRegistry()
+	r.opts.Registerer = reg
 	r.start(t, fakeExecutor{host: applyHost, log: log})
 	writeHostFile(t, r.disabledLock, `{"disabled_message":"kernel upgrade, kim"}`)
 	writeHostFile(t, r.runLock, fmt.Sprintf("%d\n", os.Getpid()))
@@ -360,6 +364,14 @@ func TestApplySkipped(t *testing.T) {
 	}
 	if n := r.refused.len(); n != 1 {
 		t.Errorf("%d refusals announced, want the one of the stale lock's run", n)
+	}
+	// Counted once the result is published: the test may see it first.
+	eventually(t, 10*time.Second, "the runs counted by outcome", func() bool {
+		return metricstest.Value(t, reg, "balcony_agent_runs_total", "kind", protocol.KindApply, "outcome", protocol.OutcomeSkipped) == 2 &&
+			metricstest.Value(t, reg, "balcony_agent_runs_total", "kind", protocol.KindApply, "outcome", protocol.OutcomeRefused) == 1
+	})
+	if got := metricstest.Value(t, reg, "balcony_agent_puppet_seconds"); got != 0 {
+		t.Errorf("balcony_agent_puppet_seconds counts %v runs, want none: Puppet never ran", got)
 	}
 }
 
@@ -473,6 +485,8 @@ func TestApplyRunsRealPuppet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
+	r.opts.Registerer = reg
 	r.start(t, &agent.PuppetExecutor{
 		Host: applyHost, Checkouts: gitrepo.NewCheckoutCache(r.mirror, filepath.Join(t.TempDir(), "checkouts"), 2),
 		Puppet: runner, Fetch: r.mirror.Fetch, Root: root,
@@ -500,5 +514,8 @@ func TestApplyRunsRealPuppet(t *testing.T) {
 	}
 	if n := r.approvals.count(); n != 1 {
 		t.Errorf("the approver was asked %d times, want once for the one commit", n)
+	}
+	if got := metricstest.Value(t, reg, "balcony_agent_puppet_seconds", "kind", protocol.KindApply, "outcome", protocol.OutcomeDone); got != 1 {
+		t.Errorf("balcony_agent_puppet_seconds{kind=apply,outcome=done} counts %v runs, want 1", got)
 	}
 }

@@ -167,6 +167,7 @@ func (a *Agent) process(ctx context.Context, msg *jetstream.RawStreamMsg) bool {
 		log.Warn().Err(err).Msg("could not publish the run's result; it runs again")
 		return false
 	}
+	a.metrics.runs.WithLabelValues(res.Kind, res.Outcome).Inc()
 	return true
 }
 
@@ -184,6 +185,7 @@ func (a *Agent) runPuppet(ctx context.Context, req protocol.RunRequest, log zero
 		return nil, false
 	}
 	signal(a.beatNow)
+	a.metrics.observePuppet(res)
 	ev := log.Info().Str("outcome", res.Outcome).Float64("took_seconds", res.FinishedAt.Sub(res.StartedAt).Seconds()).Float64("puppet_seconds", res.PuppetSeconds)
 	if res.Report != nil {
 		ev = ev.Int("resources", len(res.Report.Resources)).Bool("failed", res.Report.Failed)

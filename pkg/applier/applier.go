@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/approver"
@@ -101,18 +102,22 @@ type Options struct {
 	Durable string // consumer name; default "applier"
 	Log     zerolog.Logger
 	Now     func() time.Time
+	// Registerer is where the applier's metrics are registered
+	// (metrics.go); nil keeps them private.
+	Registerer prometheus.Registerer
 }
 
 // Applier is the service. Create it with New, start it with Run.
 type Applier struct {
-	opts   Options
-	conn   *bus.Conn
-	store  *store
-	hosts  jetstream.KeyValue
-	runs   jetstream.Stream
-	asker  runs.Asker
-	ignore []delta.IgnoredResource
-	log    zerolog.Logger
+	opts    Options
+	conn    *bus.Conn
+	store   *store
+	hosts   jetstream.KeyValue
+	runs    jetstream.Stream
+	asker   runs.Asker
+	metrics *applierMetrics
+	ignore  []delta.IgnoredResource
+	log     zerolog.Logger
 
 	// cur is the current rollout, owned by the loop goroutine.
 	cur *Rollout
@@ -199,9 +204,10 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Applier, error) {
 		return nil, fmt.Errorf("applier: RUNS stream: %w", err)
 	}
 	log := o.Log.With().Str("component", "applier").Logger()
+	m := newMetrics(o.Registerer)
 	return &Applier{
-		opts: o, conn: conn, store: &store{kv: kv}, hosts: hosts, runs: runStream,
-		asker:  runs.Asker{Conn: conn, Kind: protocol.KindApply, RequestedBy: "applier", Timeout: o.RunTimeout, Log: log},
+		opts: o, conn: conn, store: &store{kv: kv}, hosts: hosts, runs: runStream, metrics: m,
+		asker:  runs.Asker{Conn: conn, Kind: protocol.KindApply, RequestedBy: "applier", Timeout: o.RunTimeout, Log: log, Metrics: m.runs},
 		ignore: nooper.Config{IgnoredResources: o.Config.IgnoredResources}.Delta().Ignored,
 		log:    log,
 		unsent: map[string]bool{},

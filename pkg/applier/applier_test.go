@@ -6,12 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/balcony-dev/balcony/pkg/applier"
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/credentials/credtest"
 	"github.com/balcony-dev/balcony/pkg/hostinfo"
+	"github.com/balcony-dev/balcony/pkg/metrics/metricstest"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/rollout"
 )
@@ -22,9 +25,13 @@ import (
 func TestCanaryPromoteAll(t *testing.T) {
 	conn := bustest.Start(t)
 	f := newFleet(t, conn)
-	startApplier(t, conn, canaryThenAll(t), revB)
+	reg := prometheus.NewRegistry()
+	startApplierWith(t, bustest.Client(t, conn), conn, canaryThenAll(t), reg, revB)
 
 	st := waitStep(t, conn, rollout.StepPromote)
+	if got := metricstest.Value(t, reg, "balcony_applier_rollout_active"); got != 1 {
+		t.Errorf("balcony_applier_rollout_active at the gate = %v, want 1", got)
+	}
 	if st.Rollout.Target.SHA != revB {
 		t.Fatalf("target %s, want the approved %s (the next commit is not approved)", st.Rollout.Target.SHA, revB)
 	}
@@ -53,6 +60,23 @@ func TestCanaryPromoteAll(t *testing.T) {
 	}
 	if len(f.runs()) != len(hostNames) {
 		t.Errorf("runs asked: %v, want one per host", f.runs())
+	}
+	for _, m := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"balcony_runs_asked_total", []string{"kind", "apply"}, float64(len(hostNames))},
+		{"balcony_runs_answered_total", []string{"kind", "apply", "outcome", protocol.OutcomeDone}, float64(len(hostNames))},
+		{"balcony_applier_hosts_total", []string{"state", "done"}, float64(len(hostNames))},
+		{"balcony_applier_rollouts_total", nil, 1},
+		{"balcony_applier_rollout_seconds", []string{"outcome", "complete"}, 1},
+		{"balcony_applier_halts_total", nil, 0},
+		{"balcony_applier_rollout_active", nil, 0},
+	} {
+		if got := metricstest.Value(t, reg, m.name, m.labels...); got != m.want {
+			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
 	}
 }
 
@@ -120,10 +144,20 @@ func TestFailedCanaryHalts(t *testing.T) {
 		rep.Resources[0].Failed, rep.Failed = true, true
 		return applied(req, rep)
 	})
-	startApplier(t, conn, canaryThenAll(t), revB)
+	reg := prometheus.NewRegistry()
+	startApplierWith(t, bustest.Client(t, conn), conn, canaryThenAll(t), reg, revB)
 	st := waitStep(t, conn, rollout.StepHalted)
 	if !strings.Contains(st.Step.Halt.Reason, "fozzie.example.com") {
 		t.Errorf("halt reason %q does not name the canary", st.Step.Halt.Reason)
+	}
+	if got := metricstest.Value(t, reg, "balcony_applier_rollout_halted"); got != 1 {
+		t.Errorf("balcony_applier_rollout_halted = %v, want 1", got)
+	}
+	if got := metricstest.Value(t, reg, "balcony_applier_halts_total"); got != 1 {
+		t.Errorf("balcony_applier_halts_total = %v, want 1", got)
+	}
+	if got := metricstest.Value(t, reg, "balcony_applier_hosts_total", "state", "failed"); got != 1 {
+		t.Errorf("balcony_applier_hosts_total{state=failed} = %v, want the canary", got)
 	}
 	if len(f.runs()) != 1 {
 		t.Fatalf("runs asked: %v; want the canary's only", f.runs())

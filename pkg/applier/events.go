@@ -34,6 +34,7 @@ func (a *Applier) announce(ctx context.Context, r *Rollout, what, key string, ev
 		r.Announced = map[string]bool{}
 	}
 	r.Announced[id] = true
+	a.metrics.announced(what, r, a.opts.Now())
 }
 
 // announceHost announces a host's end: done, failed or skipped.

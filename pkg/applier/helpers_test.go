@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/applier"
@@ -248,6 +249,12 @@ func startApplier(t *testing.T, conn *bus.Conn, cfg applier.Config, approved ...
 // asker's status requests.
 func startApplierOn(t *testing.T, conn, asker *bus.Conn, cfg applier.Config, approved ...string) (stop func()) {
 	t.Helper()
+	return startApplierWith(t, conn, asker, cfg, nil, approved...)
+}
+
+// startApplierWith is startApplierOn with the applier's metrics on reg.
+func startApplierWith(t *testing.T, conn, asker *bus.Conn, cfg applier.Config, reg prometheus.Registerer, approved ...string) (stop func()) {
+	t.Helper()
 	ok := map[string]bool{}
 	for _, r := range approved {
 		ok[r] = true
@@ -255,7 +262,7 @@ func startApplierOn(t *testing.T, conn, asker *bus.Conn, cfg applier.Config, app
 	a, err := applier.New(context.Background(), conn, applier.Options{
 		Code: &fakeCode{tip: revC}, Config: cfg, Approvals: fakeApprovals{approved: ok}, Noops: fakeNoops{},
 		RunTimeout: time.Hour, Poll: 10 * time.Millisecond, Tick: 10 * time.Millisecond,
-		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
+		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel), Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)

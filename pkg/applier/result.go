@@ -48,6 +48,7 @@ func (a *Applier) result(ctx context.Context, host string, res *protocol.RunResu
 	if h.State != rollout.Running {
 		return nil // recorded already: a redelivery
 	}
+	a.asker.Answered(res.Outcome)
 	state, why, detail, err := a.judge(ctx, r, host, res)
 	if err != nil {
 		return err

@@ -91,6 +91,7 @@ type viewBox struct {
 
 // publishView records the loop's current state for status requests.
 func (a *Applier) publishView() {
+	a.metrics.show(a.cur)
 	var data []byte
 	if a.cur != nil {
 		var err error

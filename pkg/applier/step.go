@@ -83,6 +83,7 @@ func (a *Applier) begin(ctx context.Context) error {
 	}
 	a.cur, a.blocked = r, ""
 	clear(a.unsent)
+	a.metrics.rollouts.Inc()
 	a.log.Info().Str("rollout", r.ID).Str("target", r.Target.SHA).Int("hosts", p.Hosts).Int("commits", len(r.Range)).Msg("rollout started")
 	a.announce(ctx, r, "started", "", protocol.Event{
 		Text: fmt.Sprintf("applying %s %q: %d commits on %d hosts in %d sets (%s)", protocol.Short(r.Target.SHA), r.Target.Subject, len(r.Range), p.Hosts, len(p.Stages), stageNames(p)),
@@ -272,6 +273,7 @@ func (a *Applier) expire(ctx context.Context, r *Rollout) error {
 		if err := r.Progress.Finish(&r.Plan, host, h.RunID, rollout.Failed, why, now); err != nil {
 			return err
 		}
+		a.asker.Expired()
 		if err := a.save(ctx, r); err != nil {
 			return err
 		}

@@ -130,6 +130,7 @@ func (a *Approver) publish(ctx context.Context, rec *Record, rev uint64, anns []
 			continue
 		}
 		done[anns[i].MsgID] = true
+		a.metrics.events.WithLabelValues(anns[i].Event.Type).Inc()
 	}
 	if len(done) == 0 {
 		return

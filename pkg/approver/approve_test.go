@@ -11,6 +11,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/approver"
 	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/metrics/metricstest"
 	"github.com/balcony-dev/balcony/pkg/owners"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
@@ -118,11 +119,22 @@ func TestApproveSomeGroupsAnnouncesGrantedThenComplete(t *testing.T) {
 	h.putNoop(c, []delta.Group{siteGroup, motdGroup})
 	h.publishReady(c.SHA)
 	h.settle()
+	pending := func(commits, groups float64) {
+		t.Helper()
+		if got := metricstest.Value(t, h.metrics, "balcony_approver_commits_pending"); got != commits {
+			t.Errorf("balcony_approver_commits_pending = %v, want %v", got, commits)
+		}
+		if got := metricstest.Value(t, h.metrics, "balcony_approver_groups_pending"); got != groups {
+			t.Errorf("balcony_approver_groups_pending = %v, want %v", got, groups)
+		}
+	}
+	pending(1, 2)
 
 	r, err := h.client.Approve(context.Background(), c.SHA, "scooter", owners.SourceChat, []string{motdGroup.ID})
 	if err != nil || r.Approved || !slices.Equal(r.Counted, []string{motdGroup.ID}) {
 		t.Fatalf("scooter approves the motd group: %+v, %v", r, err)
 	}
+	pending(1, 1)
 	if _, err := h.client.Approve(context.Background(), c.SHA, "fozzie", owners.SourceCLI, []string{"no-such-group"}); err == nil {
 		t.Error("approving a group the commit does not have succeeded")
 	}
@@ -138,6 +150,21 @@ func TestApproveSomeGroupsAnnouncesGrantedThenComplete(t *testing.T) {
 	granted := h.events.of("approval.granted", c.SHA)
 	if len(granted) == 2 && (fmt.Sprint(granted[0].Data["by"]) != "[scooter]" || fmt.Sprint(granted[1].Data["by"]) != "[fozzie]") {
 		t.Errorf("granted events by %v then %v, want scooter then fozzie", granted[0].Data["by"], granted[1].Data["by"])
+	}
+	pending(0, 0)
+	for _, m := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"balcony_approver_approvals_total", []string{"source", owners.SourceChat}, 1},
+		{"balcony_approver_approvals_total", nil, 2},
+		{"balcony_approver_events_total", []string{"type", "approval.needed"}, 2},
+		{"balcony_approver_events_total", []string{"type", "approval.complete"}, 1},
+	} {
+		if got := metricstest.Value(t, h.metrics, m.name, m.labels...); got != m.want {
+			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
 	}
 }
 
@@ -164,6 +191,9 @@ func TestRevoke(t *testing.T) {
 	}
 	if r, err := h.client.Revoke(context.Background(), c.SHA, "fozzie"); err != nil || !strings.Contains(r.Message, "0 approvals") {
 		t.Errorf("revoking again: %+v, %v", r, err)
+	}
+	if got := metricstest.Value(t, h.metrics, "balcony_approver_revocations_total"); got != 1 {
+		t.Errorf("balcony_approver_revocations_total = %v, want 1 (the second revoked nothing)", got)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
@@ -63,14 +64,18 @@ type Options struct {
 	Log     zerolog.Logger
 	Now     func() time.Time
 	Durable string // consumer name; default "approver"
+	// Registerer is where the approver's metrics are registered
+	// (metrics.go); nil keeps them private.
+	Registerer prometheus.Registerer
 }
 
 // Approver is the service. Create it with New, start it with Run.
 type Approver struct {
-	opts  Options
-	conn  *bus.Conn
-	store store
-	log   zerolog.Logger
+	opts    Options
+	conn    *bus.Conn
+	store   store
+	log     zerolog.Logger
+	metrics *approverMetrics
 
 	// cacheMu guards the caches below. Nothing holds it across I/O: an
 	// evaluation reads the collection, git and GitHub with no lock held,
@@ -125,7 +130,7 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Approver, error) {
 	}
 	return &Approver{
 		opts: o, conn: conn, store: store{kv: kv}, requests: make(chan struct{}, maxRequests),
-		log: o.Log.With().Str("component", "approver").Logger(),
+		log: o.Log.With().Str("component", "approver").Logger(), metrics: newMetrics(o.Registerer),
 	}, nil
 }
 

@@ -135,6 +135,7 @@ func (a *Approver) update(ctx context.Context, rev string, mutate func(*state) e
 			return nil, err
 		}
 	}
+	a.metrics.pending.note(st)
 	if len(publish) > 0 {
 		a.publish(ctx, st.rec, revision, publish)
 	}

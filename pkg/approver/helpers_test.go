@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/approver"
@@ -70,6 +71,8 @@ type harness struct {
 	events *events
 	opts   approver.Options
 	run    *running
+	// metrics are the approver's, across its restarts.
+	metrics *prometheus.Registry
 	// lastReady is the stream sequence of the last noop.ready published.
 	lastReady uint64
 	probes    int
@@ -106,7 +109,8 @@ func startHarness(t testing.TB, readEvents bool) *harness {
 	if readEvents {
 		h.events = subscribeEvents(t, conn)
 	}
-	h.opts = approver.Options{Code: h.code, Config: testConfig(), Log: zerolog.Nop(), Noops: storedNoops{conn.JS}}
+	h.metrics = prometheus.NewRegistry()
+	h.opts = approver.Options{Code: h.code, Config: testConfig(), Log: zerolog.Nop(), Noops: storedNoops{conn.JS}, Registerer: h.metrics}
 	h.startApprover()
 	return h
 }

@@ -236,6 +236,7 @@ func (a *Approver) handleApprove(ctx context.Context, who string, data []byte) (
 		return nil, err
 	}
 	reply := changeReply(st, who)
+	a.metrics.approvals.WithLabelValues(req.Source).Inc()
 	a.log.Info().Str("commit", st.rec.Commit.SHA).Str("by", who).Str("source", req.Source).Strs("counted", reply.Counted).Msg("approval recorded")
 	return reply, nil
 }
@@ -265,6 +266,7 @@ func (a *Approver) handleRevoke(ctx context.Context, who string, data []byte) (a
 	reply := changeReply(st, who)
 	reply.Message = fmt.Sprintf("%d approvals by %s withdrawn; %s", removed, who, reply.Message)
 	if removed > 0 {
+		a.metrics.revokes.Inc()
 		a.log.Info().Str("commit", st.rec.Commit.SHA).Str("by", who).Int("removed", removed).Msg("approvals revoked")
 		ev := protocol.Event{
 			Type: "approval.revoked", Repo: st.rec.Repo, Commit: st.rec.Commit.SHA, Service: "approver",

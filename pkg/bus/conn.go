@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -50,6 +51,10 @@ type Options struct {
 	// OnAsyncError, when set, is told every asynchronous error the server
 	// sends, such as a permissions violation (tests fail on them).
 	OnAsyncError func(error)
+	// Registerer is where the connection's metrics (metrics.go:
+	// disconnects, reconnects, rejections) are registered; nil keeps
+	// them private.
+	Registerer prometheus.Registerer
 }
 
 // EmbeddedOptions configures the embedded nats-server.
@@ -69,11 +74,12 @@ type EmbeddedOptions struct {
 
 // Conn is a connection to the bus, and the embedded server when there is one.
 type Conn struct {
-	NC     *nats.Conn
-	JS     jetstream.JetStream
-	server *server.Server
-	closed chan struct{}
-	log    zerolog.Logger
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	server  *server.Server
+	closed  chan struct{}
+	log     zerolog.Logger
+	metrics *connMetrics
 
 	mu          sync.Mutex
 	onReconnect []func()
@@ -99,7 +105,7 @@ func (c *Conn) reconnected() {
 // Connect connects to the bus described by opts. The caller must Close the
 // Conn. It does not provision streams: see Provision.
 func Connect(ctx context.Context, opts Options) (*Conn, error) {
-	c := &Conn{log: opts.Log, closed: make(chan struct{})}
+	c := &Conn{log: opts.Log, closed: make(chan struct{}), metrics: newConnMetrics(opts.Registerer)}
 	auth, err := authOptions(opts)
 	if err != nil {
 		return nil, err
@@ -139,11 +145,13 @@ func Connect(ctx context.Context, opts Options) (*Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+			if err != nil { // nil: a Close or Drain of ours
+				c.metrics.disconnects.Inc()
 				log.Warn().Err(err).Msg("disconnected from the bus")
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			c.metrics.reconnects.Inc()
 			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to the bus")
 			c.reconnected()
 		}),

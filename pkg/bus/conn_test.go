@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony"
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
+	"github.com/balcony-dev/balcony/pkg/metrics/metricstest"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 )
 
@@ -278,7 +280,13 @@ func TestReconnectAfterRestartKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cl := bustest.Client(t, first)
+	reg := prometheus.NewRegistry()
+	cl, err := bus.Connect(ctx, bus.Options{URL: first.URL(), Name: t.Name() + "-client", Log: zerolog.Nop(), Registerer: reg})
+	if err != nil {
+		first.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
 	reconnected := make(chan struct{}, 4)
 	cl.OnReconnect(func() { reconnected <- struct{}{} })
 
@@ -295,6 +303,14 @@ func TestReconnectAfterRestartKeepsData(t *testing.T) {
 		t.Fatal("OnReconnect not called after the server came back")
 	}
 	bustest.Eventually(t, 5*time.Second, "the client to be connected", cl.NC.IsConnected)
+	// The metrics count the loss and the return (the reconnect handler
+	// counts before it calls OnReconnect's callbacks).
+	if got := metricstest.Value(t, reg, "balcony_bus_disconnects_total"); got < 1 {
+		t.Errorf("balcony_bus_disconnects_total = %v after a server restart, want at least 1", got)
+	}
+	if got := metricstest.Value(t, reg, "balcony_bus_reconnects_total"); got < 1 {
+		t.Errorf("balcony_bus_reconnects_total = %v after a server restart, want at least 1", got)
+	}
 
 	s, err := cl.JS.Stream(ctx, "COMMITS")
 	if err != nil {

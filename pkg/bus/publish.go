@@ -114,6 +114,9 @@ func (c *Conn) RejectRun(ctx context.Context, host, subject string, reason error
 }
 
 func (c *Conn) reject(ctx context.Context, ev protocol.Event, subject string, reason error) {
+	if c.metrics != nil { // nil: a Conn not made by Connect (tests)
+		c.metrics.rejections.WithLabelValues(ev.Service, RejectClass(reason)).Inc()
+	}
 	c.log.Warn().Str("service", ev.Service).Str("subject", subject).Err(reason).Msg("rejected a malformed message")
 	ev.Text = fmt.Sprintf("%s rejected a message on %s: %v", ev.Service, subject, reason)
 	ev.Data = map[string]any{"subject": subject, "reason": reason.Error()}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
@@ -70,16 +71,20 @@ type Options struct {
 	Log zerolog.Logger
 	// Now stamps events; time.Now by default.
 	Now func() time.Time
+	// Registerer is where the committer's metrics are registered
+	// (metrics.go); nil keeps them private.
+	Registerer prometheus.Registerer
 }
 
 // Committer publishes the commits of configured branches. Its methods may be
 // called concurrently, though a hook and a watcher racing on one branch may
 // publish the same event twice (the nooper nooped it already the second time).
 type Committer struct {
-	opts Options
-	repo *gitrepo.Repo
-	pub  Publisher
-	log  zerolog.Logger
+	opts    Options
+	repo    *gitrepo.Repo
+	pub     Publisher
+	log     zerolog.Logger
+	metrics *committerMetrics
 }
 
 // New opens opts.RepoPath and returns a Committer publishing through pub.
@@ -110,7 +115,7 @@ func New(opts Options, pub Publisher) (*Committer, error) {
 		return nil, fmt.Errorf("committer: %w", err)
 	}
 	log := opts.Log.With().Str("component", "committer").Str("repo", opts.RepoName).Logger()
-	return &Committer{opts: opts, repo: repo, pub: pub, log: log}, nil
+	return &Committer{opts: opts, repo: repo, pub: pub, log: log, metrics: newMetrics(opts.Registerer)}, nil
 }
 
 // Repo is the repository the Committer reads.
@@ -245,8 +250,11 @@ func (c *Committer) publish(ctx context.Context, log zerolog.Logger, branch, old
 		Time:    c.opts.Now().UTC(),
 	}
 	if err := c.pub.PublishCommits(ctx, ev); err != nil {
+		c.metrics.failures.WithLabelValues(c.opts.Source).Inc()
 		return false, fmt.Errorf("publish %s %s: %w", branch, tip, err)
 	}
+	c.metrics.events.WithLabelValues(c.opts.Source).Inc()
+	c.metrics.commits.WithLabelValues(c.opts.Source).Add(float64(len(commits)))
 	log.Info().Str("branch", branch).Str("base", base).Int("commits", len(commits)).Msg("published")
 	if err := c.repo.SetPublished(branch, tip); err != nil {
 		// Published but not recorded: the next run publishes again, which

@@ -8,11 +8,13 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/committer"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
 	"github.com/balcony-dev/balcony/pkg/gitrepo/gittest"
+	"github.com/balcony-dev/balcony/pkg/metrics/metricstest"
 )
 
 // TestWatch runs Watch on a mirror in a synctest bubble: time.Sleep there
@@ -30,9 +32,10 @@ func TestWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		pub := &fakePublisher{}
+		reg := prometheus.NewRegistry()
 		c, err := committer.New(committer.Options{
 			RepoName: "puppet", RepoPath: mirrorDir, Source: committer.SourceWatch,
-			Log: zerolog.New(zerolog.NewTestWriter(t)),
+			Log: zerolog.New(zerolog.NewTestWriter(t)), Registerer: reg,
 		}, pub)
 		if err != nil {
 			t.Fatal(err)
@@ -60,6 +63,15 @@ func TestWatch(t *testing.T) {
 		synctest.Wait()
 		if got := summarize(pub.take()); !equalEvents(got, []event{{branch: "main", old: a, new: b, subjects: []string{"B"}}}) {
 			t.Errorf("after recovery: %+v", got)
+		}
+		// Two events of one commit each published, one failed, all by
+		// the watch.
+		for name, want := range map[string]float64{
+			"balcony_committer_events_total": 2, "balcony_committer_commits_total": 2, "balcony_committer_publish_failures_total": 1,
+		} {
+			if got := metricstest.Value(t, reg, name, "source", committer.SourceWatch); got != want {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
 		}
 
 		cancel()

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
@@ -147,6 +148,8 @@ type BusFlags struct {
 	// Needs are the streams (KV_<bucket> for a bucket) the daemon waits
 	// for when it does not provision: credentials.Streams of its role.
 	Needs []string
+	// Registerer is where the connection's metrics go (bus.Options).
+	Registerer prometheus.Registerer
 }
 
 // errEmbeddedWithURL refuses a command line that both names a bus and asks
@@ -186,7 +189,7 @@ func (b BusFlags) Connect(ctx context.Context, name string, log zerolog.Logger) 
 		return nil, err
 	}
 	opts := b.Client.options(name, log)
-	opts.URL, opts.WaitForServer = url, true
+	opts.URL, opts.WaitForServer, opts.Registerer = url, true, b.Registerer
 	if embed {
 		opts.Embedded = bus.EmbeddedOptions{DataDir: b.Server.DataDir, Listen: b.Server.Listen, ConfigFile: b.Server.Config}
 		if b.Server.NoSync {

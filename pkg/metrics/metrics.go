@@ -34,7 +34,16 @@ type Flags struct {
 
 // Register adds --metrics-listen to fs.
 func (f *Flags) Register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.Listen, "metrics-listen", "", "serve Prometheus metrics on this address at /metrics (e.g. 127.0.0.1:9480; empty: none). deploy/prometheus.yml scrapes the ports of deploy/README")
+	fs.StringVar(&f.Listen, "metrics-listen", "", "serve Prometheus metrics on this address at /metrics (e.g. :9481; empty: none). deploy/prometheus/prometheus.yml scrapes each daemon's conventional port (README, Metrics)")
+}
+
+// Serve starts the endpoint on Listen serving g, or nothing (a nil
+// *Server, whose Close does nothing) when Listen is empty.
+func (f Flags) Serve(ctx context.Context, g prometheus.Gatherer, log zerolog.Logger) (*Server, error) {
+	if f.Listen == "" {
+		return nil, nil
+	}
+	return Start(ctx, f.Listen, g, log)
 }
 
 // NewRegistry returns a registry holding the Go runtime's and the
@@ -92,8 +101,12 @@ func Start(ctx context.Context, addr string, g prometheus.Gatherer, log zerolog.
 // Addr is the bound address (the port chosen when addr had port 0).
 func (s *Server) Addr() string { return s.addr }
 
-// Close stops the endpoint and waits for it; it may be called more than once.
+// Close stops the endpoint and waits for it; it may be called more than
+// once, and on a nil *Server (Flags.Serve with no address).
 func (s *Server) Close() error {
+	if s == nil {
+		return nil
+	}
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -94,9 +94,10 @@ func (a *applied) retry(hosts map[string]appliedMark) {
 
 // watchApplied follows the hosts bucket until ctx is done: its current
 // records first, then every change. Heartbeats change records all the
-// time; only a host's last apply matters here.
+// time; only a host's last apply matters here, and its last heartbeat
+// for the hosts metrics (fleet).
 func (n *Nooper) watchApplied(ctx context.Context, wg *sync.WaitGroup) error {
-	w, err := n.store.hosts.WatchAll(ctx, jetstream.IgnoreDeletes())
+	w, err := n.store.hosts.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch the hosts bucket: %w", err)
 	}
@@ -115,8 +116,16 @@ func (n *Nooper) watchApplied(ctx context.Context, wg *sync.WaitGroup) error {
 				if e == nil { // the initial values are all in
 					continue
 				}
+				if e.Operation() != jetstream.KeyValuePut {
+					n.fleet.forget(e.Key())
+					continue
+				}
 				var h protocol.HostInfo
-				if err := bus.Unmarshal(e.Value(), &h); err != nil || h.Host != e.Key() || h.AppliedAt.IsZero() {
+				if err := bus.Unmarshal(e.Value(), &h); err != nil || h.Host != e.Key() {
+					continue
+				}
+				n.fleet.note(h.Host, h.Seen)
+				if h.AppliedAt.IsZero() {
 					continue
 				}
 				if n.applied.note(h.Host, appliedMark{rev: h.LastApplied, at: h.AppliedAt}) {

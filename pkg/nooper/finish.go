@@ -43,6 +43,12 @@ func (n *Nooper) finish(ctx context.Context, f *finishing) error {
 	live.Result, live.State, live.Finished, live.Announced = res, StateReady, now, false
 	live.unsaved, live.announcedID = true, ""
 	n.mu.Unlock()
+	for _, need := range c.Needs {
+		if !need.Answered && len(need.Runs) > 0 {
+			n.asker.Expired() // asked, and given up on
+		}
+	}
+	n.metrics.observeCollection(now.Sub(c.Started), len(res.Unanswered))
 	n.log.Info().Str("commit", c.Commit.SHA).Int("groups", len(res.Groups)).Int("unanswered", len(res.Unanswered)).Float64("took_seconds", now.Sub(c.Started).Seconds()).Msg("noop ready")
 	return n.settle(ctx, live)
 }

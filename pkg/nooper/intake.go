@@ -343,6 +343,7 @@ func (n *Nooper) onReport(ctx context.Context, m jetstream.Msg) error {
 	if !asked {
 		return fmt.Errorf("%w: report %q of %s for %s answers no run the nooper asked", bus.ErrMalformed, r.RunID, host, r.Revision)
 	}
+	n.asker.Answered(r.Outcome)
 	if r.Outcome == protocol.OutcomeExpired {
 		n.log.Info().Str("host", host).Str("run", r.RunID).Msg("a run expired before the host ran it")
 		return nil

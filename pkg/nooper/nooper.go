@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
@@ -64,6 +65,9 @@ type Options struct {
 	// Version is reported on the micro-service API; default the build's
 	// (version.String).
 	Version string
+	// Registerer is where the nooper's metrics are registered (metrics.go);
+	// nil keeps them private.
+	Registerer prometheus.Registerer
 }
 
 // Nooper is the service. Create it with New, start it with Run.
@@ -75,6 +79,9 @@ type Nooper struct {
 	wake  chan struct{}
 	// asker publishes the noop runs (the machinery the applier shares).
 	asker runs.Asker
+	// metrics are the nooper's collectors; fleet the hosts they count.
+	metrics *nooperMetrics
+	fleet   *fleet
 
 	mu sync.Mutex
 	// active are the collections in progress, by commit sha.
@@ -151,9 +158,10 @@ func New(ctx context.Context, conn *bus.Conn, o Options) (*Nooper, error) {
 		return nil, fmt.Errorf("nooper: %w", err)
 	}
 	log := o.Log.With().Str("component", "nooper").Logger()
+	m := newMetrics(o.Registerer, o.StaleHost, o.Now)
 	return &Nooper{
-		opts: o, conn: conn, store: st, log: log,
-		asker:        runs.Asker{Conn: conn, Kind: protocol.KindNoop, RequestedBy: "nooper", Timeout: o.RunTimeout, Log: log},
+		opts: o, conn: conn, store: st, log: log, metrics: m, fleet: m.fleet,
+		asker:        runs.Asker{Conn: conn, Kind: protocol.KindNoop, RequestedBy: "nooper", Timeout: o.RunTimeout, Log: log, Metrics: m.runs},
 		wake:         make(chan struct{}, 1),
 		active:       map[string]*Collection{},
 		lastProgress: map[string]progressMark{},

@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/delta"
+	"github.com/balcony-dev/balcony/pkg/metrics/metricstest"
 	"github.com/balcony-dev/balcony/pkg/nooper"
 	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/report"
@@ -197,6 +200,8 @@ func TestHostThatNeverAnswers(t *testing.T) {
 	clock := newTestClock()
 	o := testOptions()
 	o.RunTimeout, o.MaxAttempts, o.Now = time.Minute, 3, clock.Now
+	reg := prometheus.NewRegistry()
+	o.Registerer = reg
 	startNooper(t, srv, o)
 	client := nooper.Client{NC: srv.NC}
 
@@ -250,6 +255,28 @@ func TestHostThatNeverAnswers(t *testing.T) {
 	eventually(t, 5*time.Second, "a noop.ready event", func() bool { ready = evs.of("noop.ready", revA); return len(ready) > 0 })
 	if un, _ := ready[0].Data["unanswered"].([]any); len(un) != 1 || un[0] != waldorf || !strings.Contains(ready[0].Text, "1 host not answered") {
 		t.Errorf("noop.ready event %+v, want %s unanswered", ready[0], waldorf)
+	}
+
+	// The metrics: two revisions asked once of the talker and three times
+	// of the silent host; each of the silent host's attempts expired (the
+	// first two asked again, the last given up on); the talker's two
+	// answers taken; one incomplete collection.
+	for _, m := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"balcony_runs_asked_total", []string{"kind", "noop"}, 2 + 2*3},
+		{"balcony_runs_expired_total", []string{"kind", "noop"}, 2 * 3},
+		{"balcony_nooper_collection_seconds", []string{"outcome", "incomplete"}, 1},
+		{"balcony_nooper_collection_seconds", []string{"outcome", "complete"}, 0},
+	} {
+		if got := metricstest.Value(t, reg, m.name, m.labels...); got != m.want {
+			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
+	}
+	if got := metricstest.Value(t, reg, "balcony_runs_answered_total", "kind", "noop", "outcome", protocol.OutcomeDone); got < 2 {
+		t.Errorf("balcony_runs_answered_total = %v, want the talker's 2 answers", got)
 	}
 }
 
@@ -353,7 +380,12 @@ func TestStaleHostIsListedNotAsked(t *testing.T) {
 	}
 	o := testOptions()
 	o.StaleHost = time.Hour
+	reg := prometheus.NewRegistry()
+	o.Registerer = reg
 	startNooper(t, srv, o)
+	eventually(t, 10*time.Second, "two hosts known, one of them stale, in the metrics", func() bool {
+		return metricstest.Value(t, reg, "balcony_nooper_hosts") == 2 && metricstest.Value(t, reg, "balcony_nooper_hosts_stale") == 1
+	})
 
 	ev := pushEvent()
 	ev.Commits, ev.New = ev.Commits[:1], revA

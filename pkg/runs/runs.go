@@ -81,7 +81,17 @@ type Asker struct {
 	// Timeout is how long a host has to answer one attempt.
 	Timeout time.Duration
 	Log     zerolog.Logger
+	// Metrics, when set, count the runs asked, answered and expired.
+	Metrics *Metrics
 }
+
+// Answered counts an answer with outcome taken for a run the Asker's
+// service asked.
+func (a Asker) Answered(outcome string) { a.Metrics.Answered(a.Kind, outcome) }
+
+// Expired counts a run asked whose deadline passed unanswered, when the
+// service gives up on it (Request counts those it asks again).
+func (a Asker) Expired() { a.Metrics.Expired(a.Kind) }
 
 // Ask publishes the need's next attempt with a deadline Timeout after now,
 // and records it in need. fill, when set, completes the request (an
@@ -120,6 +130,7 @@ func (a Asker) Request(need *Need, tag string, now time.Time, fill func(*protoco
 		fill(&req)
 	}
 	if attempt > 1 {
+		a.Metrics.Expired(a.Kind)
 		a.Log.Info().Str("host", need.Host).Str("revision", need.Revision).Int("attempt", attempt).Msg("host did not answer in time; asking again")
 	}
 	need.RunID, need.Attempts, need.Deadline = req.ID, attempt, req.Deadline
@@ -159,12 +170,15 @@ func (a Asker) PublishAll(ctx context.Context, reqs []protocol.RunRequest) []err
 		msgs = append(msgs, bus.Outgoing{Subject: subject, MsgID: req.ID, Value: req})
 		index = append(index, i)
 	}
-	for j, err := range a.Conn.PublishAll(ctx, msgs, 0) {
+	stored := len(msgs)
+	for j, err := range a.Conn.PublishAll(ctx, msgs, 0) { // nil: all stored
 		if err != nil {
+			stored--
 			req := reqs[index[j]]
 			errs[index[j]], failed = fmt.Errorf("ask %s for a %s of %s: %w", req.Host, req.Kind, protocol.Short(req.Revision), err), true
 		}
 	}
+	a.Metrics.Asked(a.Kind, stored)
 	if !failed {
 		return nil
 	}
@@ -186,7 +200,9 @@ func (a Asker) Publish(ctx context.Context, req protocol.RunRequest) error {
 		// The id was used within the duplicate window (by a service that
 		// died before recording it, say): the stored run stands.
 		a.Log.Debug().Str("run", req.ID).Msg("run already requested")
+		return nil
 	}
+	a.Metrics.Asked(a.Kind, 1)
 	return nil
 }
 
