@@ -30,14 +30,16 @@ var metricsPorts = map[string]string{
 }
 
 // need finds a Debian package's command, installing the package when this
-// is root with apt-get; otherwise the test is skipped, or fails in CI.
+// is root with apt-get (without its recommendations: docker-compose's
+// would bring a Docker engine); otherwise the test is skipped, or fails in
+// CI.
 func need(t *testing.T, command, pkg string) string {
 	t.Helper()
 	if p, err := exec.LookPath(command); err == nil {
 		return p
 	}
 	if _, err := exec.LookPath("apt-get"); err == nil && os.Geteuid() == 0 {
-		out, err := exec.Command("apt-get", "install", "-y", "-qq", pkg).CombinedOutput()
+		out, err := exec.Command("apt-get", "install", "-y", "-qq", "--no-install-recommends", pkg).CombinedOutput()
 		if err != nil {
 			t.Logf("apt-get install %s: %v\n%s", pkg, err, out)
 		}
