@@ -26,8 +26,9 @@ base64 with an "error" saying why; tail never stops on one.
 Subjects in a stream (streams.yaml) are read with an ordered consumer from the
 position given, and followed until interrupted (--no-follow stops at the last
 message there is). Subjects in no stream (balcony.nooper.show, other service
-requests) are read live by a plain subscription. It reads what the --nats-creds
-given may read: a person's credentials, or a service's.`,
+requests) are read live by a plain subscription, and so is any subject with
+--live. It reads what the --nats-creds given may read: a service's, or a
+person's, which may follow balcony.event.> with --live (no consumers).`,
 		Example: `  # Every run asked of web1, from now on
   nooper tail 'balcony.run.*.web1.example.com'
   # The last 5 reports, pretty, then stop
@@ -38,6 +39,8 @@ given may read: a person's credentials, or a service's.`,
   nooper tail 'balcony.commit.>' --from-seq 120
   # The hosts bucket's history, and its payloads only
   nooper tail '$KV.hosts.>' --all --no-follow | jq .payload
+  # Events as a person's credentials allow
+  nooper tail 'balcony.event.>' --live --nats-creds ~/.config/balcony/kermit.nk
   # Who asks the nooper for reviews (no stream: live only)
   nooper tail balcony.nooper.show`,
 		Args: cobra.ExactArgs(1),
@@ -67,6 +70,7 @@ given may read: a person's credentials, or a service's.`,
 	f.IntVar(&t.Last, "last", 0, "start with the last N messages of the subject")
 	f.BoolVar(&t.All, "all", false, "start at the stream's first message")
 	f.BoolVar(&t.NoFollow, "no-follow", false, "stop at the last message there is instead of waiting for more")
+	f.BoolVar(&t.Live, "live", false, "read a stream's subject by plain subscription: new messages only, without the JetStream rights a consumer needs (what a person's credentials allow on balcony.event.>)")
 	f.BoolVar(&t.Pretty, "pretty", false, "indent each object")
 	cmd.MarkFlagsMutuallyExclusive("from-seq", "since", "last", "all")
 	return cmd

@@ -37,6 +37,11 @@ type Options struct {
 	// starts (or at once when there is none), instead of waiting for
 	// more.
 	NoFollow bool
+	// Live reads a subject of a stream by plain subscription, as for a
+	// subject in no stream: new messages only, no sequence, but no
+	// JetStream rights needed (a person's credentials may subscribe to
+	// events without creating consumers).
+	Live bool
 	// Pretty indents each object.
 	Pretty bool
 	// Declaration is streams.yaml, parsed: where subjects live.
@@ -60,13 +65,19 @@ func Run(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, o Options, 
 		return err
 	}
 	p := printer{w: w, pretty: o.Pretty}
-	if stream == "" {
+	if stream == "" || o.Live {
 		if o.started() || o.NoFollow {
+			if o.Live {
+				return errors.New("--live reads new messages only (no --from-seq, --since, --last, --all, --no-follow)")
+			}
 			return fmt.Errorf("%w: %s is read live only (no --from-seq, --since, --last, --all, --no-follow)", ErrNotInStream, o.Subject)
 		}
 		return live(ctx, nc, o.Subject, p)
 	}
-	return fromStream(ctx, js, stream, o, p)
+	if err := fromStream(ctx, js, stream, o, p); err != nil {
+		return fmt.Errorf("%w (credentials without consumers on %s can still follow it with --live)", err, stream)
+	}
+	return nil
 }
 
 func (o Options) started() bool { return o.FromSeq > 0 || o.Since > 0 || o.Last > 0 || o.All }
