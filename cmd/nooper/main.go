@@ -92,7 +92,7 @@ default.`,
 	f.IntVar(&o.nooper.MaxAttempts, "max-attempts", 3, "how often a host is asked for one noop")
 	f.StringArrayVar(&o.ignored, "ignore", nil, "Type=title-regexp=purpose: a resource whose changes are known noise (repeatable)")
 	f.StringVar(&o.config, "config", "", "YAML file: branches, ignored_resources (type, title regexp, purpose)")
-	root.AddCommand(showCmd(&o), renoopCmd(&o), credentialsCmd())
+	root.AddCommand(showCmd(&o), renoopCmd(&o), tailCmd(&o), credentialsCmd())
 	return root
 }
 

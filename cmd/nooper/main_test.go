@@ -11,6 +11,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/daemon/clitest"
 	"github.com/balcony-dev/balcony/pkg/gitrepo/gittest"
+	"github.com/balcony-dev/balcony/pkg/protocol"
 )
 
 func TestDaemonTakesServerFlags(t *testing.T) {
@@ -18,7 +19,7 @@ func TestDaemonTakesServerFlags(t *testing.T) {
 }
 
 func TestVerbsTakeClientFlagsOnly(t *testing.T) {
-	for _, verb := range []string{"show", "renoop"} {
+	for _, verb := range []string{"show", "renoop", "tail"} {
 		t.Run(verb, func(t *testing.T) { clitest.CheckClientVerb(t, newRoot, verb, "0123abc") })
 	}
 }
@@ -64,5 +65,20 @@ func TestRepoIsRequired(t *testing.T) {
 	err := root.ExecuteContext(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "--repo is required") {
 		t.Fatalf("got %v, want --repo required", err)
+	}
+}
+
+// tail reads a stream through the bus flags every verb has.
+func TestTailReadsAStream(t *testing.T) {
+	srv := bustest.Start(t)
+	if err := srv.Announce(context.Background(), "ev-1", protocol.Event{Type: "noop.ready", Text: "ready"}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := clitest.Run(newRoot, "tail", "--nats-url", srv.URL(), "balcony.event.>", "--all", "--no-follow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"stream":"EVENTS","seq":1,"subject":"balcony.event.noop.ready"`) || !strings.Contains(out, `"Nats-Msg-Id":"ev-1"`) {
+		t.Errorf("tail printed %s", out)
 	}
 }
