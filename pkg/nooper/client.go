@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -198,6 +199,11 @@ func (c Client) request(ctx context.Context, subject, rev string, offset int, di
 			return nil, fmt.Errorf("%w: %s", ErrNoReport, rev)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrUnknownCommit, rev)
+	case "409":
+		// A re-noop of a commit whose noop (or one that uses its
+		// reports) is running: the caller may ask again once it is done.
+		desc := strings.TrimPrefix(msg.Header.Get(micro.ErrorHeader), ErrCollecting.Error()+": ")
+		return nil, fmt.Errorf("%w: %s", ErrCollecting, desc)
 	default:
 		return nil, fmt.Errorf("nooper: %s", msg.Header.Get(micro.ErrorHeader))
 	}
