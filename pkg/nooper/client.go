@@ -72,7 +72,9 @@ func (c Client) Report(ctx context.Context, rev, host string) (*protocol.RunResu
 	return &r, nil
 }
 
-// Renoop noops rev again on every host and returns its full sha.
+// Renoop noops rev again on every host and returns its full sha. While
+// the noop of rev, or one that uses its reports, runs, the error wraps
+// ErrCollecting: ask again once it is done.
 func (c Client) Renoop(ctx context.Context, rev string) (string, error) {
 	data, err := c.call(ctx, RenoopSubject, rev)
 	return string(data), err
