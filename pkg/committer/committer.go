@@ -37,6 +37,8 @@ const (
 	SourceHook    = "hook"
 	SourceWebhook = "webhook"
 	SourceWatch   = "watch"
+	// SourceTrigger: a CI trigger asked for a revision (trigger.go).
+	SourceTrigger = "trigger"
 )
 
 // DefaultBranch is the only branch published when Options.Branches is empty.
@@ -263,6 +265,32 @@ func (c *Committer) publish(ctx context.Context, log zerolog.Logger, branch, old
 	}
 	return true, nil
 }
+
+// PublishRevision publishes a commit event for sha on branch as a push of
+// sha would (Source SourceTrigger), without moving the branch's published
+// marker: a trigger is not a push, and the next push still publishes what
+// it brings. The event's Old is empty, so the nooper, which reads the
+// first-parent chain from its own mirror, noops sha and the commits below
+// it down to the last it nooped, or sha alone when it nooped none of the
+// branch. The caller checks that sha is on branch's first-parent chain.
+func (c *Committer) PublishRevision(ctx context.Context, branch, sha string) error {
+	commits, err := c.repo.NewCommits("", sha, c.opts.Limit)
+	if err != nil {
+		return err
+	}
+	ev := protocol.CommitEvent{
+		Schema: protocol.SchemaVersion, Repo: c.opts.RepoName, Ref: "refs/heads/" + branch, Branch: branch,
+		New: sha, Commits: commits, Source: SourceTrigger, Time: c.opts.Now().UTC(),
+	}
+	if err := c.pub.PublishCommits(ctx, ev); err != nil {
+		return fmt.Errorf("publish %s %s: %w", branch, sha, err)
+	}
+	c.log.Info().Str("branch", branch).Str("new", sha).Msg("published for a trigger")
+	return nil
+}
+
+// Branches are the configured branches, sorted.
+func (c *Committer) Branches() []string { return slices.Clone(c.opts.Branches) }
 
 func (c *Committer) configured(branch string) bool {
 	_, ok := slices.BinarySearch(c.opts.Branches, branch)

@@ -25,3 +25,40 @@ func newMetrics(reg prometheus.Registerer) *committerMetrics {
 		failures: counter("publish_failures_total", "Commit events that could not be published (retried by the next push, tick or delivery), by source."),
 	}
 }
+
+// Outcomes of a POST /trigger (balcony_committer_triggers_total).
+const (
+	outcomeAccepted     = "accepted"
+	outcomeUnauthorized = "unauthorized"
+	outcomeBadRequest   = "bad_request"
+	outcomeUnknown      = "unknown_revision"
+	outcomeNotOnBranch  = "not_on_branch"
+	outcomeUnavailable  = "unavailable"
+)
+
+// triggerMetrics are the CI trigger's collectors.
+type triggerMetrics struct {
+	triggers *prometheus.CounterVec
+	states   *prometheus.CounterVec
+}
+
+func newTriggerMetrics(reg prometheus.Registerer) *triggerMetrics {
+	reg = metrics.Or(reg)
+	m := &triggerMetrics{
+		triggers: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Subsystem: "committer", Name: "triggers_total",
+			Help: "POST /trigger requests by outcome: accepted, unauthorized, bad_request, unknown_revision, not_on_branch, unavailable.",
+		}, []string{"outcome"})),
+		states: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Subsystem: "committer", Name: "trigger_states_total",
+			Help: "Accepted triggers reaching a state: dispatched (handed to the nooper), ready (nooped) or failed.",
+		}, []string{"state"})),
+	}
+	for _, o := range []string{outcomeAccepted, outcomeUnauthorized, outcomeBadRequest, outcomeUnknown, outcomeNotOnBranch, outcomeUnavailable} {
+		m.triggers.WithLabelValues(o)
+	}
+	for _, s := range []string{TriggerDispatched, TriggerReady, TriggerFailed} {
+		m.states.WithLabelValues(s)
+	}
+	return m
+}

@@ -336,6 +336,29 @@ func TestServicesStartWithTheirRights(t *testing.T) {
 	if _, err := committer.Publish(ctx, "balcony.commit.puppet", "c1", protocol.RunRequest{ID: "c1"}); err != nil {
 		t.Errorf("committer publishes a commit event: %v", err)
 	}
+	// committer serve's CI trigger: its records in its own bucket, the
+	// nooper asked where a noop is and to do one again.
+	if kv, err := committer.JS.KeyValue(ctx, "triggers"); err != nil {
+		t.Errorf("committer opens triggers: %v", err)
+	} else if _, err := kv.Create(ctx, "t1", []byte("x")); err != nil {
+		t.Errorf("committer writes triggers: %v", err)
+	} else if e, err := kv.Get(ctx, "t1"); err != nil {
+		t.Errorf("committer reads triggers: %v", err)
+	} else if _, err := kv.Update(ctx, "t1", []byte("y"), e.Revision()); err != nil {
+		t.Errorf("committer updates triggers: %v", err)
+	} else if _, err := kv.Keys(ctx); err != nil {
+		t.Errorf("committer lists triggers: %v", err)
+	}
+	for _, subject := range []string{"balcony.nooper.show", "balcony.nooper.renoop"} {
+		// Nobody answers here: a request allowed finds no responders,
+		// one denied would time out.
+		rctx, cancel := context.WithTimeout(ctx, denied)
+		_, err := committer.NC.RequestWithContext(rctx, subject, []byte("abc"))
+		cancel()
+		if !errors.Is(err, nats.ErrNoResponders) {
+			t.Errorf("committer asks %s: %v, want no responders", subject, err)
+		}
+	}
 	approver := b.Connect(t, credentials.Approver, "")
 	cc, err := approver.Consume(ctx, "approver", bus.Durable{Stream: "EVENTS", Name: "approver-noops", Filter: bus.EventPrefix + "noop.ready"},
 		func(context.Context, jetstream.Msg) error { return nil })
@@ -366,6 +389,9 @@ func TestServicesStartWithTheirRights(t *testing.T) {
 	}
 	if _, err := committer.Publish(rctx, "balcony.run.noop."+fozzie, "r", protocol.RunRequest{}); errors.Is(err, nil) {
 		t.Error("the committer asked a run")
+	}
+	if _, err := committer.JS.KeyValue(rctx, "noops"); err == nil {
+		t.Error("the committer opened the nooper's noops bucket")
 	}
 }
 

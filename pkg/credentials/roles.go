@@ -44,7 +44,7 @@ type Permissions struct {
 // uses, so waits for at start until the nooper has provisioned them.
 var Streams = map[Role][]string{
 	Agent:     {"RUNS", "KV_hosts"},
-	Committer: {"COMMITS", "GITHUB"},
+	Committer: {"COMMITS", "GITHUB", "KV_triggers"},
 	Approver:  {"EVENTS", "GITHUB", "KV_approvals"},
 	Applier:   {"RUNS", "REPORTS", "KV_rollout", "KV_hosts"},
 }
@@ -113,7 +113,11 @@ func For(role Role, name, pub string) (Permissions, error) {
 		}, streamInfo(Agent)...)
 		p.Subscribe = []string{runs, bus.CommitPrefix + ">", inbox}
 	case Committer:
-		p.Publish = append([]string{bus.CommitPrefix + "*", "balcony.github.>"}, streamInfo(Committer)...)
+		// serve's CI trigger keeps its records in its own bucket and asks
+		// the nooper where a noop is, or to do one again.
+		p.Publish = append(append([]string{bus.CommitPrefix + "*", "balcony.github.>",
+			"balcony.nooper.show", "balcony.nooper.renoop",
+		}, bucket("triggers")...), streamInfo(Committer)...)
 		p.Subscribe = []string{inbox}
 	case Nooper:
 		// The bus's owner: it provisions every stream and bucket.

@@ -2,6 +2,7 @@ package nooper_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -251,6 +252,11 @@ func TestRenoopAfterApplyWhileCollecting(t *testing.T) {
 		return len(sta.requests()) == 3
 	})
 	before := foz.requests()[revB]
+	// A re-noop asked meanwhile is refused as such (the CI trigger waits
+	// on it), not as any failure.
+	if _, err := client.Renoop(ctx, revB); !errors.Is(err, nooper.ErrCollecting) {
+		t.Errorf("re-noop of B while it collects: %v, want ErrCollecting", err)
+	}
 
 	foz.setReports(afterApplyOfA)
 	recordApply(t, srv, fozzie, revA)

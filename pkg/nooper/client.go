@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -71,7 +72,9 @@ func (c Client) Report(ctx context.Context, rev, host string) (*protocol.RunResu
 	return &r, nil
 }
 
-// Renoop noops rev again on every host and returns its full sha.
+// Renoop noops rev again on every host and returns its full sha. While
+// the noop of rev, or one that uses its reports, runs, the error wraps
+// ErrCollecting: ask again once it is done.
 func (c Client) Renoop(ctx context.Context, rev string) (string, error) {
 	data, err := c.call(ctx, RenoopSubject, rev)
 	return string(data), err
@@ -198,6 +201,11 @@ func (c Client) request(ctx context.Context, subject, rev string, offset int, di
 			return nil, fmt.Errorf("%w: %s", ErrNoReport, rev)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrUnknownCommit, rev)
+	case "409":
+		// A re-noop of a commit whose noop (or one that uses its
+		// reports) is running: the caller may ask again once it is done.
+		desc := strings.TrimPrefix(msg.Header.Get(micro.ErrorHeader), ErrCollecting.Error()+": ")
+		return nil, fmt.Errorf("%w: %s", ErrCollecting, desc)
 	default:
 		return nil, fmt.Errorf("nooper: %s", msg.Header.Get(micro.ErrorHeader))
 	}
