@@ -142,9 +142,9 @@ func TestFormat(t *testing.T) {
 
 func TestSubjectOf(t *testing.T) {
 	for text, want := range map[string]string{
-		`nooping 0123456789ab "fix \"it\"" on 3 hosts`:     `fix "it"`,
+		`nooping 0123456789ab "fix \"it\"" on 3 hosts`:       `fix "it"`,
 		`noop of 0123456789ab "motd: go on" ready: 1 change`: "motd: go on",
-		`0123456789ab: kermit approved`:                     "",
+		`0123456789ab: kermit approved`:                      "",
 	} {
 		got, ok := chat.SubjectOf(protocol.Event{Commit: sha, Text: text})
 		if got != want || ok != (want != "") {
