@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,7 +20,7 @@ import (
 
 // startChatBridge starts the bridge on irc's #balcony, statler's nick
 // speaking for statler (static trust: ngircd has no services).
-func (f *fleet) startChatBridge(t *testing.T, irc *ircdtest.Server) *proc {
+func (f *fleet) startChatBridge(t *testing.T, irc *ircdtest.Server, metricsAddr string) *proc {
 	t.Helper()
 	cfg := filepath.Join(f.dir, "chatbridge.yaml")
 	conf := fmt.Sprintf("server: %s\nnick: balcony\nchannels: ['#balcony']\ntrust: static\ncoalesce: 500ms\npeople:\n  statler: {nick: statler}\n  kermit: {nick: kermit}\n", irc.Addr)
@@ -26,7 +28,7 @@ func (f *fleet) startChatBridge(t *testing.T, irc *ircdtest.Server) *proc {
 		t.Fatal(err)
 	}
 	return start(t, f.dir, "chatbridge", slices.Concat([]string{"chatbridge"}, f.busArgs(credentials.ChatBridge, ""),
-		[]string{"--config", cfg, "--log-level", "debug"})...)
+		[]string{"--config", cfg, "--log-level", "debug", "--metrics-listen", metricsAddr})...)
 }
 
 // TestChatBridge: a push is announced in the channel, once per line
@@ -39,7 +41,7 @@ func TestChatBridge(t *testing.T) {
 	f.startApprover(t)
 	watcher := ircdtest.Connect(t, irc, "watcher", "#balcony")
 	statler := ircdtest.Connect(t, irc, "statler", "#balcony")
-	bridge := f.startChatBridge(t, irc)
+	bridge := f.startChatBridge(t, irc, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	eventually(t, 60*time.Second, "the bridge in #balcony", func() bool { return watcher.Joined("balcony") })
 
 	seat := f.push(t, 2) // statler's node file: statler owns the change
@@ -53,7 +55,8 @@ func TestChatBridge(t *testing.T) {
 	fromBridge("the noop started", "nooping on 2 hosts")
 	// Restarted mid-stream: the noop goes on while the bridge is down.
 	bridge.stop()
-	bridge = f.startChatBridge(t, irc)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	f.startChatBridge(t, irc, metricsAddr)
 	f.waitReady(t, seat)
 	fromBridge("the noop ready", "noop ready: 1 change group on 2 hosts")
 	fromBridge("approval needed", "need") // "1 change group needs approval from statler"
@@ -81,6 +84,20 @@ func TestChatBridge(t *testing.T) {
 	fromBridge("approved", "approved (1 change group)")
 	if got := ask(watcher, "balcony: status "+short, "approved"); !strings.Contains(got, "apply:") {
 		t.Errorf("status once approved: %q", got)
+	}
+
+	// The restarted bridge's counters moved.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`balcony_chatbridge_events_announced_total{type="approval.complete"} 1`,
+		`balcony_chatbridge_commands_total{outcome="refused",verb="approve"} 1`, `balcony_chatbridge_commands_total{outcome="ok",verb="approve"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 
 	// Every announcement came once: no line twice, across the restart.

@@ -78,16 +78,6 @@ func announce(t *testing.T, c *bus.Conn, ev protocol.Event) uint64 {
 	return ack.Sequence
 }
 
-func containing(ls []ircdtest.Line, s string) int {
-	n := 0
-	for _, l := range ls {
-		if strings.Contains(l.Text, s) {
-			n++
-		}
-	}
-	return n
-}
-
 // Events become one line per type and commit, naming owners by nick;
 // across a clean restart and a crash after a line was sent and recorded,
 // nothing is posted twice and nothing is missed.
