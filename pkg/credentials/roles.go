@@ -43,10 +43,11 @@ type Permissions struct {
 // Streams are the streams (buckets as KV_<bucket>) each role's daemon
 // uses, so waits for at start until the nooper has provisioned them.
 var Streams = map[Role][]string{
-	Agent:     {"RUNS", "KV_hosts"},
-	Committer: {"COMMITS", "GITHUB", "KV_triggers"},
-	Approver:  {"EVENTS", "GITHUB", "KV_approvals"},
-	Applier:   {"RUNS", "REPORTS", "KV_rollout", "KV_hosts"},
+	Agent:      {"RUNS", "KV_hosts"},
+	Committer:  {"COMMITS", "GITHUB", "KV_triggers"},
+	Approver:   {"EVENTS", "GITHUB", "KV_approvals"},
+	Applier:    {"RUNS", "REPORTS", "KV_rollout", "KV_hosts"},
+	ChatBridge: {"EVENTS", "KV_chatbridge"},
 }
 
 // consumer is the API rights of a durable pull consumer named name on
@@ -147,10 +148,15 @@ func For(role Role, name, pub string) (Permissions, error) {
 		p.Subscribe = append(service("balcony.applier.>"), inbox)
 		p.AllowResponses = true
 	case ChatBridge:
-		// It authenticates people itself and speaks for them.
-		p.Publish = []string{"balcony.approver.approve.*", "balcony.approver.revoke.*", "balcony.approver.status",
-			"balcony.nooper.show", "balcony.nooper.renoop"}
-		p.Subscribe = []string{bus.EventPrefix + ">", inbox}
+		// It authenticates people itself and speaks for them; it reads
+		// EVENTS through its own durable consumer and records the lines
+		// it sent in its own bucket.
+		p.Publish = append(append(append([]string{
+			"balcony.approver.approve.*", "balcony.approver.revoke.*", "balcony.approver.status",
+			"balcony.nooper.show", "balcony.applier.status",
+		}, consumer("EVENTS", "chatbridge", bus.EventPrefix+">")...),
+			bucket("chatbridge")...), streamInfo(ChatBridge)...)
+		p.Subscribe = []string{inbox}
 	case Person:
 		if err := bus.ValidToken(name); err != nil || strings.ToLower(name) != name {
 			return p, fmt.Errorf("login %q: want lower-case letters, digits, '-' or '_'", name)
