@@ -72,7 +72,7 @@ func (l *link) run(ctx context.Context) {
 		if time.Since(started) > 5*time.Minute {
 			pause = time.Second
 		}
-		l.log.Warn().Err(err).Dur("retry_in", pause).Msg("IRC connection lost")
+		l.log.Warn().Err(err).Float64("retry_in_seconds", pause.Seconds()).Msg("IRC connection lost")
 		select {
 		case <-ctx.Done():
 			return
