@@ -377,8 +377,9 @@ func thinPack(tb testing.TB, bare string, wants, haves []string) int {
 }
 
 // BenchmarkFormats measures the three candidate formats on the sample
-// repository and the synthetic one: per revision, the incremental git pack
-// balcony publishes, a git bundle of the same range (git bundle create
+// repository and the synthetic one: per revision, an incremental git pack
+// as go-git's encoder makes it and as balcony publishes it (thin), a git
+// bundle of the same range (git bundle create
 // prev..sha), and a tree archive (git archive | gzip); plus the full pack
 // and a full bundle. Run with -benchtime=1x: it reports sizes and the time
 // each format takes to make, per commit.
@@ -391,10 +392,10 @@ func BenchmarkFormats(b *testing.B) {
 			h := repo.h(b)
 			src := openRepo(b, h.bare)
 			commits := float64(len(h.shas) - 1)
-			var packB, bundleB, tarB int
-			var packT, bundleT, tarT time.Duration
+			var packB, thinB, bundleB, tarB int
+			var packT, thinT, bundleT, tarT time.Duration
 			for b.Loop() {
-				packB, bundleB, tarB, packT, bundleT, tarT = 0, 0, 0, 0, 0, 0
+				packB, thinB, bundleB, tarB, packT, thinT, bundleT, tarT = 0, 0, 0, 0, 0, 0, 0, 0
 				for n := 1; n < len(h.shas); n++ {
 					start := time.Now()
 					var buf bytes.Buffer
@@ -408,6 +409,18 @@ func BenchmarkFormats(b *testing.B) {
 					}
 					packT += time.Since(start)
 					packB += buf.Len()
+
+					start = time.Now()
+					err = src.WithStorage(func(s storage.Storer) error {
+						buf.Reset()
+						_, err := EncodeThinPack(s, plumbing.NewHash(h.shas[n]), plumbing.NewHash(h.shas[n-1]), &buf)
+						return err
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					thinT += time.Since(start)
+					thinB += buf.Len()
 
 					// A bundle names refs: one for the revision.
 					if _, err := gitIn(h.bare, "update-ref", "refs/bench/tip", h.shas[n]); err != nil {
@@ -428,6 +441,8 @@ func BenchmarkFormats(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(packB)/commits, "pack-B/commit")
+			b.ReportMetric(float64(thinB)/commits, "thin-B/commit")
+			b.ReportMetric(float64(thinT.Microseconds())/commits/1000, "thin-ms/commit")
 			b.ReportMetric(float64(bundleB)/commits, "bundle-B/commit")
 			b.ReportMetric(float64(tarB)/commits, "targz-B/commit")
 			b.ReportMetric(float64(packT.Microseconds())/commits/1000, "pack-ms/commit")

@@ -317,7 +317,7 @@ func TestVerifyRehashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := parsePack(pack.Bytes())
+	m, err := parsePack(pack.Bytes(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +331,33 @@ func TestVerifyRehashes(t *testing.T) {
 	err = Verify(m, plumbing.NewHash(sha))
 	if !errors.Is(err, ErrCodeUnverified) || !strings.Contains(err.Error(), "content hashes to") {
 		t.Errorf("verify with a forged blob: %v, want ErrCodeUnverified (content hashes to ...)", err)
+	}
+}
+
+// A pack relative to a base is thin: a file edited by one line travels as
+// a delta against its previous version, and the agent resolves it against
+// its own copy.
+func TestPacksAreThin(t *testing.T) {
+	w := newWorld(t, PublisherOptions{}, FetcherOptions{})
+	var big strings.Builder
+	for n := range 400 {
+		fmt.Fprintf(&big, "  file { '/etc/motd.d/%d': content => 'line %d' }\n", n, n)
+	}
+	first, _ := w.commit(1, map[string]string{"manifests/big.pp": big.String()})
+	w.mustFetch(first)
+	second, inc := w.commit(2, map[string]string{"manifests/big.pp": big.String() + "  notify { 'one more': }\n"})
+	var plain bytes.Buffer
+	err := w.src.WithStorage(func(s storage.Storer) error {
+		_, err := EncodePack(s, plumbing.NewHash(second), []plumbing.Hash{plumbing.NewHash(first)}, &plain)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inc.Size*4 > uint64(plain.Len()) {
+		t.Errorf("thin pack of a one-line edit: %d bytes, want under a quarter of the plain pack's %d", inc.Size, plain.Len())
+	}
+	if res := w.mustFetch(second); kinds(res) != "pack" {
+		t.Errorf("fetched %s, want the thin pack", kinds(res))
 	}
 }

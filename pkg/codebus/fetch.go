@@ -1,6 +1,7 @@
 package codebus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -183,21 +184,28 @@ func (f *Fetcher) apply(ctx context.Context, i Info) error {
 	if err != nil {
 		return fmt.Errorf("download %s: %w", name, err)
 	}
-	parsed, err := parsePack(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
 	want := plumbing.NewHash(i.SHA)
-	if parsed.HasEncodedObject(want) != nil {
-		return fmt.Errorf("%s: %w: the pack does not hold commit %s", name, ErrCodeUnverified, i.SHA)
-	}
 	err = f.repo.WithStorage(func(s storage.Storer) error {
+		parsed, err := parsePack(data, s)
+		if err != nil {
+			return err
+		}
+		if parsed.HasEncodedObject(want) != nil {
+			return fmt.Errorf("%w: the pack does not hold commit %s", ErrCodeUnverified, i.SHA)
+		}
 		if err := Verify(overlay{EncodedObjectStorer: s, top: parsed}, want); err != nil {
 			return err
 		}
-		// The filesystem storage writes a temporary pack, indexes it and
-		// renames both into place: a pack is stored whole or not at all.
-		return packfile.UpdateObjectStorage(s, bytesReader(data))
+		// A thin pack's deltas on the repository's objects are resolved
+		// already: what is stored is a pack of whole objects. The
+		// filesystem storage writes a temporary pack, indexes it and
+		// renames both into place: it is stored whole or not at all.
+		var pack bytes.Buffer
+		n, err := selfContained(parsed, &pack)
+		if err != nil || n == 0 {
+			return err
+		}
+		return packfile.UpdateObjectStorage(s, &pack)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -38,13 +38,19 @@ func EncodePack(s storer.EncodedObjectStorer, want plumbing.Hash, haves []plumbi
 	return len(hashes), nil
 }
 
-// parsePack parses a pack into a memory storage apart from any repository:
-// every object's id is computed from its content while parsing, so an
-// object is what its id says. A pack that does not parse (truncated, bad
-// checksum, a delta on an object outside it) wraps ErrCodeUnverified.
-func parsePack(data []byte) (*memory.Storage, error) {
+// parsePack parses a pack apart from any repository, resolving the
+// deltas of a thin pack against repo (nil: none), and returns the objects
+// it brings: every object's id is computed from its content while parsing,
+// so an object is what its id says. A pack that does not parse
+// (truncated, bad checksum, a delta on an object neither in it nor in
+// repo) wraps ErrCodeUnverified.
+func parsePack(data []byte, repo storer.EncodedObjectStorer) (*memory.Storage, error) {
 	m := memory.NewStorage()
-	p, err := packfile.NewParserWithStorage(packfile.NewScanner(bytes.NewReader(data)), m)
+	var target storer.EncodedObjectStorer = m
+	if repo != nil {
+		target = overlay{EncodedObjectStorer: repo, top: m}
+	}
+	p, err := packfile.NewParserWithStorage(packfile.NewScanner(bytes.NewReader(data)), target)
 	if err == nil {
 		_, err = p.Parse()
 	}
@@ -55,10 +61,17 @@ func parsePack(data []byte) (*memory.Storage, error) {
 }
 
 // overlay reads the objects of a parsed pack first, then the repository's:
-// what the repository would hold once the pack is added to it.
+// what the repository would hold once the pack is added to it. It writes
+// into the pack's objects only.
 type overlay struct {
 	storer.EncodedObjectStorer // the repository
 	top                        *memory.Storage
+}
+
+func (o overlay) NewEncodedObject() plumbing.EncodedObject { return o.top.NewEncodedObject() }
+
+func (o overlay) SetEncodedObject(obj plumbing.EncodedObject) (plumbing.Hash, error) {
+	return o.top.SetEncodedObject(obj)
 }
 
 func (o overlay) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
@@ -73,6 +86,22 @@ func (o overlay) HasEncodedObject(h plumbing.Hash) error {
 		return nil
 	}
 	return o.EncodedObjectStorer.HasEncodedObject(h)
+}
+
+// selfContained re-encodes the objects of m as a pack with no delta on an
+// object outside it, what a repository's pack index accepts.
+func selfContained(m *memory.Storage, w io.Writer) (int, error) {
+	hashes := make([]plumbing.Hash, 0, len(m.Objects))
+	for h := range m.Objects {
+		hashes = append(hashes, h)
+	}
+	if len(hashes) == 0 {
+		return 0, nil
+	}
+	if _, err := packfile.NewEncoder(w, m, false).Encode(hashes, 0); err != nil {
+		return 0, err
+	}
+	return len(hashes), nil
 }
 
 // Verify checks that s holds commit sha and its whole tree: the commit,
@@ -144,5 +173,3 @@ func read(s storer.EncodedObjectStorer, t plumbing.ObjectType, h plumbing.Hash) 
 	}
 	return obj, nil
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

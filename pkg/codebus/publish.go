@@ -141,7 +141,11 @@ func (p *Publisher) encode(sha string, bases []string) (Info, *bytes.Buffer, err
 	err := p.repo.WithStorage(func(s storage.Storer) error {
 		buf.Reset()
 		var err error
-		i.Objects, err = EncodePack(s, plumbing.NewHash(sha), haves, &buf)
+		if len(haves) == 1 {
+			i.Objects, err = EncodeThinPack(s, plumbing.NewHash(sha), haves[0], &buf)
+		} else {
+			i.Objects, err = EncodePack(s, plumbing.NewHash(sha), haves, &buf)
+		}
 		return err
 	})
 	if err != nil {
