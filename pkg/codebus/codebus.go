@@ -2,9 +2,10 @@
 // through a JetStream object store, so a node that reaches the bus but not
 // the git server still gets every revision.
 //
-// The committer's Publisher writes, for a new revision sha, a git packfile
-// of the objects reachable from sha and not from its base (the revision
-// published before it): the object pack.<sha>. Now and then (every
+// The committer's Publisher writes, for a new revision sha, a thin git
+// packfile of the objects reachable from sha and not from its base (the
+// revision published before it), changed files and trees as deltas on the
+// base's: the object pack.<sha>. Now and then (every
 // PublisherOptions.FullEvery packs, or when the packs since the last full
 // one grow past FullAfterBytes), and whenever there is no base, it also
 // writes full.<sha>: every object reachable from sha, so an agent far

@@ -164,7 +164,7 @@ func TestOfflineCatchUp(t *testing.T) {
 		want      string
 	}{
 		{"chain of packs", 0, "pack,pack,pack,pack,pack,pack,pack,pack,pack,pack"},
-		{"from the newest full pack", 3, "full,pack,pack"},
+		{"from the newest full pack", 3, "full,pack"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, PublisherOptions{FullEvery: tc.fullEvery}, FetcherOptions{MaxChain: 4})

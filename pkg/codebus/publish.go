@@ -94,7 +94,7 @@ func (p *Publisher) Publish(ctx context.Context, sha, base string) (Info, error)
 	if prev.Kind == KindFull {
 		inc.Depth, inc.ChainBytes = 1, inc.Size
 	}
-	if inc.Depth > p.opts.FullEvery || inc.ChainBytes > p.opts.FullAfterBytes {
+	if inc.Depth >= p.opts.FullEvery || inc.ChainBytes > p.opts.FullAfterBytes {
 		// The full pack first: a pack names its full one only once that
 		// exists. The chain starts again from it.
 		if _, err := p.putFull(ctx, sha); err != nil {
