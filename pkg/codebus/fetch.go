@@ -181,6 +181,9 @@ func (f *Fetcher) info(ctx context.Context, sha string) (Info, error) {
 func (f *Fetcher) apply(ctx context.Context, i Info) error {
 	name := ObjectName(i.Kind, i.SHA)
 	data, err := f.store.GetBytes(ctx, name)
+	if errors.Is(err, jetstream.ErrDigestMismatch) {
+		return fmt.Errorf("download %s: %w: %v", name, ErrCodeUnverified, err)
+	}
 	if err != nil {
 		return fmt.Errorf("download %s: %w", name, err)
 	}

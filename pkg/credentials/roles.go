@@ -45,7 +45,7 @@ type Permissions struct {
 // uses, so waits for at start until the nooper has provisioned them.
 var Streams = map[Role][]string{
 	Agent:     {"RUNS", "KV_hosts"},
-	Committer: {"COMMITS", "GITHUB", "KV_triggers", "OBJ_" + codebus.Bucket},
+	Committer: {"COMMITS", "GITHUB", "KV_triggers"},
 	Approver:  {"EVENTS", "GITHUB", "KV_approvals"},
 	Applier:   {"RUNS", "REPORTS", "KV_rollout", "KV_hosts"},
 }
@@ -93,11 +93,14 @@ func codeReader() []string {
 }
 
 // codeWriter is the rights of putting objects in the code object store:
-// their chunks and metadata, a look at what a name holds before a put,
-// and the purge of the chunks a put replaces.
+// opening it, their chunks and metadata, a look at what a name holds
+// before a put, and the purge of the chunks a put replaces. The store is
+// not among the committer's Streams: a committer does not wait for it at
+// start, and opens it when it first publishes code.
 func codeWriter() []string {
 	s := "OBJ_" + codebus.Bucket
 	return []string{
+		"$JS.API.STREAM.INFO." + s,
 		"$O." + codebus.Bucket + ".>",
 		"$JS.API.DIRECT.GET." + s + ".>",
 		"$JS.API.STREAM.PURGE." + s,
