@@ -361,3 +361,74 @@ func TestPacksAreThin(t *testing.T) {
 		t.Errorf("fetched %s, want the thin pack", kinds(res))
 	}
 }
+
+// A fetch stopped by a bad pack in the middle of a chain keeps the packs
+// stored before it, stores nothing of the bad one, and the next fetch
+// resumes after the good ones.
+func TestInterruptedFetchResumes(t *testing.T) {
+	w := newWorld(t, PublisherOptions{}, FetcherOptions{})
+	start, _ := w.commit(0, map[string]string{"a.pp": "0\n"})
+	w.mustFetch(start)
+	var shas []string
+	for n := 1; n <= 3; n++ {
+		sha, _ := w.commit(n, map[string]string{"a.pp": fmt.Sprintf("%d\n", n)})
+		shas = append(shas, sha)
+	}
+	ctx := context.Background()
+	name := ObjectName(KindPack, shas[1])
+	good, err := w.store.GetBytes(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oi, err := w.store.GetInfo(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(data []byte) {
+		t.Helper()
+		if _, err := w.store.Put(ctx, jetstream.ObjectMeta{Name: name, Metadata: oi.Metadata}, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put([]byte("not a pack"))
+	if _, err := w.fetch.Fetch(ctx, shas[2]); !errors.Is(err, ErrCodeUnverified) {
+		t.Fatalf("fetch through a bad pack: %v, want ErrCodeUnverified", err)
+	}
+	if !w.agentHas(shas[0]) || w.agentHas(shas[1]) || w.agentHas(shas[2]) {
+		t.Fatalf("after the bad pack the agent has 1: %v, 2: %v, 3: %v; want 1 only", w.agentHas(shas[0]), w.agentHas(shas[1]), w.agentHas(shas[2]))
+	}
+	w.hasVerified(shas[0])
+	put(good)
+	res := w.mustFetch(shas[2])
+	if kinds(res) != "pack,pack" || res.Packs[0].SHA != shas[1] {
+		t.Errorf("resumed fetch downloaded %s from %s, want the packs of 2 and 3", kinds(res), res.Packs[0].SHA)
+	}
+}
+
+// A push that merges a side branch publishes one pack with the side
+// commits; an agent fetches and verifies the merge.
+func TestMergePack(t *testing.T) {
+	w := newWorld(t, PublisherOptions{}, FetcherOptions{})
+	start, _ := w.commit(0, map[string]string{"a.pp": "0\n"})
+	w.mustFetch(start)
+	w.git.Git("checkout", "--quiet", "-b", "side")
+	w.git.Commit("S1", map[string]string{"s/one.pp": "1\n"})
+	w.git.Commit("S2", map[string]string{"s/two.pp": "2\n"})
+	w.git.Git("checkout", "--quiet", "main")
+	w.git.Commit("C", map[string]string{"c.pp": "c\n"})
+	m := w.git.Merge("side", "M")
+	w.git.Push("main")
+	i, err := w.pub.Publish(context.Background(), m, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i.Kind != KindPack || i.Objects < 4 {
+		t.Errorf("merge published as %+v, want one pack of its 4 commits and their objects", i)
+	}
+	if res := w.mustFetch(m); kinds(res) != "pack" {
+		t.Errorf("fetched %s, want one pack", kinds(res))
+	}
+	if !w.agentHas(w.git.Rev("side")) {
+		t.Error("the side branch's commit is missing from the agent's repository")
+	}
+}
