@@ -17,6 +17,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/codebus"
 	"github.com/balcony-dev/balcony/pkg/committer"
 	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
@@ -30,6 +32,17 @@ type options struct {
 	log      daemon.LogFlags
 	repoName string
 	branches []string
+	// publishCode: put each revision's code in the code object store
+	// before its event (pkg/codebus).
+	publishCode bool
+}
+
+// code is committer.Options.Code as --publish-code says.
+func (o *options) code(conn *bus.Conn) func(*gitrepo.Repo) committer.CodePublisher {
+	if !o.publishCode {
+		return nil
+	}
+	return committer.CodeOnBus(conn.JS, codebus.PublisherOptions{})
 }
 
 func main() {
@@ -60,6 +73,7 @@ or by 'committer watch'.`,
 	o.log.Register(pf)
 	pf.StringVar(&o.repoName, "repo-name", "puppet", "the repository's name on the bus (balcony.commit.<name>)")
 	pf.StringArrayVar(&o.branches, "branch", []string{"main"}, "a branch to publish (repeatable)")
+	pf.BoolVar(&o.publishCode, "publish-code", true, "put each revision's code (a git pack of what is new since the revision published before) in the bus's code object store before its event, for agents that cannot reach git; a few KiB and milliseconds per push (docs/code-over-bus.md)")
 	root.AddCommand(hookCmd(&o), installHookCmd(&o), watchCmd(&o), serveCmd(&o))
 	return root
 }
@@ -97,7 +111,7 @@ exits 0, and the next push or 'committer watch' publishes what is missing.`,
 			defer conn.Close()
 			c, err := committer.New(committer.Options{
 				RepoName: o.repoName, RepoPath: gitDir, Branches: o.branches,
-				Source: committer.SourceHook, Log: log,
+				Source: committer.SourceHook, Log: log, Code: o.code(conn),
 			}, committer.BusPublisher{Conn: conn, Log: log})
 			if err != nil {
 				return err
@@ -233,7 +247,7 @@ while the bus was down).`,
 			defer conn.Close()
 			c, err := committer.New(committer.Options{
 				RepoName: o.repoName, RepoPath: r.Path(), Branches: o.branches,
-				Source: committer.SourceWatch, Log: log, Registerer: reg,
+				Source: committer.SourceWatch, Log: log, Registerer: reg, Code: o.code(conn),
 			}, committer.BusPublisher{Conn: conn, Log: log})
 			if err != nil {
 				return err

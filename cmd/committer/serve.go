@@ -87,7 +87,7 @@ GET /healthz answers 200.`,
 			pub := committer.BusPublisher{Conn: conn, Log: log}
 			c, err := committer.New(committer.Options{
 				RepoName: o.repoName, RepoPath: r.Path(), Branches: o.branches,
-				Source: committer.SourceWebhook, Log: log, Registerer: reg,
+				Source: committer.SourceWebhook, Log: log, Registerer: reg, Code: o.code(conn),
 			}, pub)
 			if err != nil {
 				return err

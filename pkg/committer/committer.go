@@ -76,6 +76,10 @@ type Options struct {
 	// Registerer is where the committer's metrics are registered
 	// (metrics.go); nil keeps them private.
 	Registerer prometheus.Registerer
+	// Code, when set, builds on the committer's repository what puts each
+	// revision's code on the bus before its event (CodeOnBus, code.go);
+	// nil publishes events only.
+	Code func(repo *gitrepo.Repo) CodePublisher
 }
 
 // Committer publishes the commits of configured branches. Its methods may be
@@ -87,6 +91,7 @@ type Committer struct {
 	pub     Publisher
 	log     zerolog.Logger
 	metrics *committerMetrics
+	code    CodePublisher // nil: events only
 }
 
 // New opens opts.RepoPath and returns a Committer publishing through pub.
@@ -117,7 +122,11 @@ func New(opts Options, pub Publisher) (*Committer, error) {
 		return nil, fmt.Errorf("committer: %w", err)
 	}
 	log := opts.Log.With().Str("component", "committer").Str("repo", opts.RepoName).Logger()
-	return &Committer{opts: opts, repo: repo, pub: pub, log: log, metrics: newMetrics(opts.Registerer)}, nil
+	c := &Committer{opts: opts, repo: repo, pub: pub, log: log, metrics: newMetrics(opts.Registerer)}
+	if opts.Code != nil {
+		c.code = opts.Code(repo)
+	}
+	return c, nil
 }
 
 // Repo is the repository the Committer reads.
@@ -251,6 +260,7 @@ func (c *Committer) publish(ctx context.Context, log zerolog.Logger, branch, old
 		Source:  c.opts.Source,
 		Time:    c.opts.Now().UTC(),
 	}
+	c.publishCode(ctx, log, tip, base)
 	if err := c.pub.PublishCommits(ctx, ev); err != nil {
 		c.metrics.failures.WithLabelValues(c.opts.Source).Inc()
 		return false, fmt.Errorf("publish %s %s: %w", branch, tip, err)
@@ -282,6 +292,13 @@ func (c *Committer) PublishRevision(ctx context.Context, branch, sha string) err
 		Schema: protocol.SchemaVersion, Repo: c.opts.RepoName, Ref: "refs/heads/" + branch, Branch: branch,
 		New: sha, Commits: commits, Source: SourceTrigger, Time: c.opts.Now().UTC(),
 	}
+	// The code relative to the branch's last published revision: an
+	// agent that follows the branch has it.
+	marker, _, err := c.repo.Published(branch)
+	if err != nil {
+		marker = ""
+	}
+	c.publishCode(ctx, c.log.With().Str("new", sha).Logger(), sha, marker)
 	if err := c.pub.PublishCommits(ctx, ev); err != nil {
 		return fmt.Errorf("publish %s %s: %w", branch, sha, err)
 	}

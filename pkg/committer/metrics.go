@@ -10,6 +10,7 @@ import (
 // watch) is the only label: bounded, one value per process.
 type committerMetrics struct {
 	events, commits, failures *prometheus.CounterVec
+	codeFailures, codeBytes   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *committerMetrics {
@@ -20,9 +21,11 @@ func newMetrics(reg prometheus.Registerer) *committerMetrics {
 		}, []string{"source"}))
 	}
 	return &committerMetrics{
-		events:   counter("events_total", "Commit events published (a branch that moved), by source (hook, webhook, watch)."),
-		commits:  counter("commits_total", "Commits carried by the commit events published, by source."),
-		failures: counter("publish_failures_total", "Commit events that could not be published (retried by the next push, tick or delivery), by source."),
+		events:       counter("events_total", "Commit events published (a branch that moved), by source (hook, webhook, watch)."),
+		commits:      counter("commits_total", "Commits carried by the commit events published, by source."),
+		failures:     counter("publish_failures_total", "Commit events that could not be published (retried by the next push, tick or delivery), by source."),
+		codeFailures: counter("code_failures_total", "Revisions whose code could not be put in the code object store (their events went out all the same), by source."),
+		codeBytes:    counter("code_bytes_total", "Bytes of packs put in the code object store, by source."),
 	}
 }
 

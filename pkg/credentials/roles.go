@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/balcony-dev/balcony/pkg/bus"
+	"github.com/balcony-dev/balcony/pkg/codebus"
 )
 
 // Role names one kind of bus user.
@@ -75,6 +76,38 @@ func bucket(name string) []string {
 	}
 }
 
+// codeReader is the rights of reading the code object store
+// (codebus.Bucket) as jetstream's ObjectStore GetInfo and Get use them: the
+// stream's info, direct gets of an object's metadata, and an ordered
+// consumer (created, flow-controlled, deleted) that delivers its chunks to
+// the reader's inbox. Nothing here writes: publishing on $O.<bucket>.> is
+// the writer's alone.
+func codeReader() []string {
+	s := "OBJ_" + codebus.Bucket
+	return []string{
+		"$JS.API.STREAM.INFO." + s,
+		"$JS.API.DIRECT.GET." + s + ".>",
+		"$JS.API.CONSUMER.CREATE." + s + ".>",
+		"$JS.API.CONSUMER.DELETE." + s + ".>",
+		"$JS.FC." + s + ".>",
+	}
+}
+
+// codeWriter is the rights of putting objects in the code object store:
+// opening it, their chunks and metadata, a look at what a name holds
+// before a put, and the purge of the chunks a put replaces. The store is
+// not among the committer's Streams: a committer does not wait for it at
+// start, and opens it when it first publishes code.
+func codeWriter() []string {
+	s := "OBJ_" + codebus.Bucket
+	return []string{
+		"$JS.API.STREAM.INFO." + s,
+		"$O." + codebus.Bucket + ".>",
+		"$JS.API.DIRECT.GET." + s + ".>",
+		"$JS.API.STREAM.PURGE." + s,
+	}
+}
+
 func streamInfo(role Role) []string {
 	var out []string
 	for _, s := range Streams[role] {
@@ -111,14 +144,15 @@ func For(role Role, name, pub string) (Permissions, error) {
 			"$JS.API.CONSUMER.MSG.NEXT.RUNS." + cons,
 			"$JS.API.CONSUMER.INFO.RUNS." + cons,
 			"$JS.API.CONSUMER.DELETE.RUNS." + cons,
-		}, streamInfo(Agent)...)
+		}, append(streamInfo(Agent), codeReader()...)...)
 		p.Subscribe = []string{runs, bus.CommitPrefix + ">", inbox}
 	case Committer:
 		// serve's CI trigger keeps its records in its own bucket and asks
 		// the nooper where a noop is, or to do one again.
-		p.Publish = append(append([]string{bus.CommitPrefix + "*", "balcony.github.>",
+		// It puts each revision's code in the code object store.
+		p.Publish = append(append(append([]string{bus.CommitPrefix + "*", "balcony.github.>",
 			"balcony.nooper.show", "balcony.nooper.renoop",
-		}, bucket("triggers")...), streamInfo(Committer)...)
+		}, bucket("triggers")...), streamInfo(Committer)...), codeWriter()...)
 		p.Subscribe = []string{inbox}
 	case Nooper:
 		// The bus's owner: it provisions every stream and bucket.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
 
@@ -256,4 +257,13 @@ func unknown(err error) error {
 		return fmt.Errorf("%w (%v)", ErrUnknownRevision, err)
 	}
 	return err
+}
+
+// WithStorage runs fn on the repository's go-git storage under the Repo's
+// lock, for code that reads or writes objects and packs directly (pkg/codebus
+// packs a revision's objects and stores received packs). Like every method
+// it retries fn once after reloading the pack index when an object seemed
+// missing, so fn must reset whatever it fills in.
+func (r *Repo) WithStorage(fn func(s storage.Storer) error) error {
+	return r.do(func(g *git.Repository) error { return fn(g.Storer) })
 }
