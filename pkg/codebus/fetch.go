@@ -238,3 +238,12 @@ func (f *Fetcher) haveBases(i Info) (bool, error) {
 	}
 	return true, nil
 }
+
+// Has tells whether the repository holds commit sha (and so, everything
+// reachable from it: a commit there came from git or a verified pack).
+func (f *Fetcher) Has(sha string) (bool, error) {
+	if err := checkSHA(sha); err != nil {
+		return false, err
+	}
+	return f.has(sha)
+}
