@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/balcony-dev/balcony/pkg/applier"
@@ -74,7 +75,9 @@ func (f *fleet) startApplier(t *testing.T) *proc {
 
 func newApplyRig(t *testing.T) *applyRig {
 	t.Helper()
-	f := newFleet(t, muppets)
+	// The canary and statler (whose seat file only it gets) have no way
+	// to the repository: their code comes from the bus alone.
+	f := newFleetWith(t, muppets, nil, []string{"fozzie.example.com", "statler.example.com"})
 	r := &applyRig{f: f, cli: applier.Client{NC: f.conn.NC}, appr: approver.Client{NC: f.conn.NC}}
 	r.events = watchEvents(t, f.watcher, "balcony.event.apply.>")
 	f.startApprover(t)
@@ -252,6 +255,39 @@ func (r *applyRig) readFile(t *testing.T, host, rel string) string {
 	return string(data)
 }
 
+// checkReviewFromBus checks the reviews of the first two pushes, nooped
+// by agents of which two had their code from the bus alone: they are what
+// agents with git access make of them (TestApprovals's checkPipeline), and
+// the motd change of the bus's hosts and of waldorf (git) is one group,
+// which identical changes only are.
+func checkReviewFromBus(t *testing.T, f *fleet, motd, seat string) {
+	t.Helper()
+	g := onlyGroup(t, f.waitReady(t, motd), "File[/etc/balcony/motd-welcome]")
+	if diff := cmp.Diff(muppets, g.Hosts); diff != "" {
+		t.Errorf("motd change hosts, bus and git together (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(g.Resource.Diff, "+Welcome to the Muppet Theater, where the show goes on.") ||
+		g.Resource.DefineType != "Motd::Line[welcome]" || g.Resource.File != "modules/motd/manifests/line.pp" {
+		t.Errorf("motd group from the bus's code: %+v", g.Resource)
+	}
+	g = onlyGroup(t, f.waitReady(t, seat), "File[/etc/balcony/seat]")
+	if diff := cmp.Diff([]string{"statler.example.com"}, g.Hosts); diff != "" {
+		t.Errorf("seat change hosts (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(g.Resource.Diff, "+left box") {
+		t.Errorf("the new seat file's content from the bus's code is not shown:\n%s", g.Resource.Diff)
+	}
+	for _, sha := range []string{motd, seat} {
+		c, err := nooper.Load(t.Context(), f.conn.JS, sha)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Result.Unanswered) > 0 || len(c.Result.Errors) > 0 {
+			t.Errorf("%s: unanswered %v, errors %+v", sha, c.Result.Unanswered, c.Result.Errors)
+		}
+	}
+}
+
 // TestApplyRollout closes the loop on one fleet of three agents with real
 // Puppet, one rollout after the other (each needs the state the one before
 // left): an approved commit applied on the canary, a promote, then on the
@@ -279,11 +315,19 @@ func TestApplyRollout(t *testing.T) {
 
 	motd := f.push(t, 1) // every host's motd line
 	seat := f.push(t, 2) // a new file on statler only
-	f.waitReady(t, motd)
-	f.waitReady(t, seat)
+	checkReviewFromBus(t, f, motd, seat)
 
 	// The daemons' metrics endpoints, scraped before and after the work.
 	before := f.scrapeAll(t)
+	for h, m := range before.agents {
+		fetched, bytes := m.sum("balcony_agent_code_fetches_total", `outcome="fetched"`), m.sum("balcony_agent_code_bytes_total")
+		if f.codeFromBus[h] != (fetched > 0 && bytes > 0) {
+			t.Errorf("%s (code from the bus: %v) fetched %v revisions, %v bytes from the bus", h, f.codeFromBus[h], fetched, bytes)
+		}
+		if bad := m.sum("balcony_agent_code_fetches_total", `outcome="unverified"`); bad != 0 {
+			t.Errorf("%s refused the code of %v revisions", h, bad)
+		}
+	}
 	began := time.Now()
 	for _, step := range []struct {
 		name string

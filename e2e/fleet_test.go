@@ -41,6 +41,9 @@ type fleet struct {
 	ready         *events
 	// secured is set when the bus is secured (newSecuredFleet).
 	secured *securedBus
+	// codeFromBus are the hosts whose agents get the code from the bus
+	// alone (--code bus, no --repo).
+	codeFromBus map[string]bool
 }
 
 func newFleet(t *testing.T, hosts []string) *fleet {
@@ -52,16 +55,27 @@ func newFleet(t *testing.T, hosts []string) *fleet {
 // with sec's credentials and TLS.
 func newFleetOn(t *testing.T, hosts []string, sec *securedBus) *fleet {
 	t.Helper()
+	return newFleetWith(t, hosts, sec, nil)
+}
+
+// newFleetWith starts a fleet whose agents on codeFromBus get the code
+// from the bus alone: they are never told where the repository is.
+func newFleetWith(t *testing.T, hosts []string, sec *securedBus, codeFromBus []string) *fleet {
+	t.Helper()
 	requirePuppet(t)
 	bin := binaries(t)
 	dir := t.TempDir()
 	f := &fleet{
-		dir:     dir,
-		listen:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		bare:    filepath.Join(dir, "puppet.git"),
-		work:    filepath.Join(dir, "work"),
-		agents:  map[string]*proc{},
-		secured: sec,
+		dir:         dir,
+		listen:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		bare:        filepath.Join(dir, "puppet.git"),
+		work:        filepath.Join(dir, "work"),
+		agents:      map[string]*proc{},
+		secured:     sec,
+		codeFromBus: map[string]bool{},
+	}
+	for _, h := range codeFromBus {
+		f.codeFromBus[h] = true
 	}
 	f.url = "nats://" + f.listen
 	if sec != nil {
@@ -151,9 +165,13 @@ func (f *fleet) startNooper(t *testing.T) {
 func (f *fleet) startAgent(t *testing.T, host string) {
 	t.Helper()
 	name := strings.Split(host, ".")[0]
-	addr, args := withMetrics(t, slices.Concat([]string{"agent"}, f.busArgs(credentials.Agent, host), []string{"--host", host,
+	code := []string{"--repo", f.bare}
+	if f.codeFromBus[host] {
+		code = []string{"--code", "bus"}
+	}
+	addr, args := withMetrics(t, slices.Concat([]string{"agent"}, f.busArgs(credentials.Agent, host), code, []string{"--host", host,
 		"--state-dir", filepath.Join(f.dir, "hosts", name, "state"), "--root", f.root(host),
-		"--repo", f.bare, "--heartbeat", "2s", "--poll", "5s",
+		"--heartbeat", "2s", "--poll", "5s",
 		// Not under nice: beside the unit tests, niced Puppet runs starved.
 		"--nice=false",
 		"--puppet-disabled-lock", f.puppetDisabledLock(host)}))

@@ -46,10 +46,12 @@ pids+=($!)
 for _ in $(seq 100); do grep -q "nooper started" "$demo/logs/nooper.log" && break; sleep 0.2; done
 grep -q "nooper started" "$demo/logs/nooper.log" || { cat "$demo/logs/nooper.log"; exit 1; }
 
-say "starting three agents"
+say "starting three agents (waldorf's code comes from the bus alone: --code bus, no --repo)"
 for h in $hosts; do
+  code=(--repo "$demo/puppet.git")
+  [ "$h" = waldorf ] && code=(--code bus)
   "$bin/agent" --nats-url "$url" --host "$h.example.com" --state-dir "$demo/hosts/$h/state" \
-    --root "$demo/hosts/$h/root" --repo "$demo/puppet.git" --log-format json \
+    --root "$demo/hosts/$h/root" "${code[@]}" --log-format json \
     >"$demo/logs/agent-$h.log" 2>&1 &
   pids+=($!)
 done

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/balcony-dev/balcony/pkg/agent"
 	"github.com/balcony-dev/balcony/pkg/approver"
+	"github.com/balcony-dev/balcony/pkg/codebus"
 	"github.com/balcony-dev/balcony/pkg/credentials"
 	"github.com/balcony-dev/balcony/pkg/daemon"
 	"github.com/balcony-dev/balcony/pkg/gitrepo"
@@ -33,6 +35,7 @@ type options struct {
 	host       string
 	stateDir   string
 	repo       string
+	code       string
 	keep       int
 	puppet     puppet.Options
 	facts      []string
@@ -53,7 +56,7 @@ func main() {
 func newRoot() *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
-		Use:   "agent --repo URL [flags]",
+		Use:   "agent (--repo URL | --code bus) [flags]",
 		Short: "Run Puppet noops and approved applies for balcony on this host",
 		Long: `agent runs on every node. It subscribes to balcony.run.*.<host>, catches up
 on runs it missed from the RUNS stream after a start or a reconnect, and runs
@@ -83,6 +86,17 @@ announces it. A verified apply runs 'puppet apply --no-noop' on the checkout
 balcony.report.apply.<host>. The agent never records what was applied: the
 applier does, from the report.
 
+The code comes from --repo, a git repository the agent mirrors (fetched at
+start, on every commit event and when a run names a revision it lacks), or,
+with --code bus, from the bus alone: the committer puts each pushed
+revision's code in the 'code' object store, and the agent brings it into a
+local repository at start (the newest revisions published) and on every
+commit event, before any run asks for it. Each pack is verified against the
+commit it claims (every tree and file hashing to its id) before it is kept;
+code that does not verify is refused, and a run of that revision fails with
+why. With --code bus, --repo is optional: when given, it is fetched only for
+revisions the bus has no code for. See docs/code-over-bus.md.
+
 A compile error, a timeout or an unknown revision is a failed report, never a
 crash. An agent that starts ends first what Puppet an earlier agent, killed
 with kill -9, left running (recorded under --state-dir). Its host record in
@@ -100,6 +114,7 @@ paths inside the checkout; $basemodulepath is passed on for Puppet to
 interpolate); without one, manifests and modules. --manifest and
 --modulepath override it.`,
 		Example: `  agent --nats-url nats://bus:4222 --repo https://git.example.com/puppet.git
+  agent --nats-url nats://bus:4222 --code bus
   agent --nats-url nats://127.0.0.1:4222 --host fozzie.example.com \
         --state-dir /tmp/fozzie --repo /srv/git/puppet.git --root /tmp/fozzie/root`,
 		Version:      version.String(),
@@ -124,7 +139,8 @@ interpolate); without one, manifests and modules. --manifest and
 	o.log.Register(fs)
 	fs.StringVar(&o.host, "host", "", "this host's name (default: its FQDN)")
 	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/balcony/agent", "where the agent keeps its cursor, code mirror and checkouts")
-	fs.StringVar(&o.repo, "repo", "", "the Puppet code repository to mirror (URL or path); required")
+	fs.StringVar(&o.repo, "repo", "", "the Puppet code repository to mirror (URL or path); required unless --code bus, where it is the fallback for revisions with no code on the bus")
+	fs.StringVar(&o.code, "code", "git", "where the code comes from: git (--repo) or bus (the code object store, verified)")
 	fs.IntVar(&o.keep, "keep-checkouts", 5, "how many revision checkouts to keep")
 	fs.StringVar(&o.puppet.Binary, "puppet", "puppet", "the puppet executable")
 	fs.StringArrayVar(&o.puppet.Args, "puppet-arg", nil, "extra argument for each Puppet command: catalog compile and apply (repeatable)")
@@ -146,8 +162,15 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.repo == "" {
-		return fmt.Errorf("--repo is required: the Puppet code repository to mirror")
+	switch o.code {
+	case "git":
+		if o.repo == "" {
+			return fmt.Errorf("--repo is required: the Puppet code repository to mirror (or --code bus)")
+		}
+	case "bus":
+		o.bus.Needs = append(slices.Clone(o.bus.Needs), "OBJ_"+codebus.Bucket)
+	default:
+		return fmt.Errorf("--code %q: want git or bus", o.code)
 	}
 	if o.host == "" {
 		if o.host, err = fqdn(); err != nil {
@@ -173,9 +196,9 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mirror, err := gitrepo.Mirror(ctx, o.repo, filepath.Join(o.stateDir, "code.git"))
+	local, mirror, err := openRepository(ctx, o)
 	if err != nil {
-		return fmt.Errorf("mirror %s: %w", o.repo, err)
+		return err
 	}
 	reg := metrics.NewRegistry()
 	endpoint, err := o.metrics.Serve(ctx, reg, log)
@@ -189,17 +212,28 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		return err
 	}
 	defer conn.Close()
+	var code agent.CodeSource = agent.GitCode{Mirror: mirror}
+	if o.code == "bus" {
+		store, err := conn.JS.ObjectStore(ctx, codebus.Bucket)
+		if err != nil {
+			return fmt.Errorf("the code object store: %w", err)
+		}
+		code = agent.NewBusCode(agent.BusCodeOptions{
+			Fetcher: codebus.NewFetcher(store, local, codebus.FetcherOptions{}),
+			Local:   local, Git: mirror, Log: log, Registerer: reg,
+		})
+	}
 	exec := &agent.PuppetExecutor{
 		Host:      o.host,
-		Checkouts: gitrepo.NewCheckoutCache(mirror, filepath.Join(o.stateDir, "checkouts"), o.keep),
+		Checkouts: gitrepo.NewCheckoutCache(local, filepath.Join(o.stateDir, "checkouts"), o.keep),
 		Puppet:    runner,
-		Fetch:     mirror.Fetch,
+		Code:      code,
 		Root:      o.root,
 	}
 	a, err := agent.New(ctx, conn, agent.Options{
-		Host: o.host, StateDir: o.stateDir, Executor: exec, Prefetcher: mirror,
+		Host: o.host, StateDir: o.stateDir, Executor: exec, Code: code,
 		Heartbeat: o.heartbeat, Poll: o.fetchEvery, Version: version.String(), Log: log,
-		Commits: mirror, Approvals: approverStatus{approver.Client{NC: conn.NC}},
+		Commits: local, Approvals: approverStatus{approver.Client{NC: conn.NC}},
 		PuppetDisabledLock: o.disabledLock, PuppetRunLock: o.puppet.LockFile, Registerer: reg,
 	})
 	if err != nil {
@@ -217,6 +251,22 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	}
 	// cobra prints the error, once.
 	return a.Run(ctx)
+}
+
+// openRepository opens the agent's copy of the code: the mirror of --repo
+// (local and mirror are the same repository), or with --code bus and no
+// --repo a repository with no remote (mirror nil).
+func openRepository(ctx context.Context, o options) (local, mirror *gitrepo.Repo, err error) {
+	dir := filepath.Join(o.stateDir, "code.git")
+	if o.repo == "" {
+		local, err = gitrepo.Local(dir)
+		return local, nil, err
+	}
+	mirror, err = gitrepo.Mirror(ctx, o.repo, dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mirror %s: %w", o.repo, err)
+	}
+	return mirror, mirror, nil
 }
 
 // fqdn is the host's fully qualified name, lower-cased, as Puppet's

@@ -31,14 +31,7 @@ type Executor interface {
 	Execute(ctx context.Context, req protocol.RunRequest) *protocol.RunResult
 }
 
-// Prefetcher updates the local copy of the code when commits are pushed.
-// One that also has a Repairs() []string method (gitrepo's mirror) is asked
-// what it put right, at start and after each fetch and run, for the log.
-type Prefetcher interface {
-	Fetch(ctx context.Context) error
-}
-
-// repairer says what a Prefetcher put right in the local copy of the code
+// repairer says what a CodeSource put right in the local copy of the code
 // since it was last asked, such as a mirror left damaged by a crash.
 type repairer interface {
 	Repairs() []string
@@ -51,8 +44,10 @@ type Options struct {
 	// StateDir keeps the agent's cursor in RUNS and its lock.
 	StateDir string
 	Executor Executor
-	// Prefetcher, when set, is called on every commit event.
-	Prefetcher Prefetcher
+	// Code, when set, updates the local copy of the code at start and on
+	// every commit event (with the event's revision), so that a run
+	// finds its revision there.
+	Code CodeSource
 	// Heartbeat is how often the host record is refreshed; default 15s.
 	Heartbeat time.Duration
 	// Poll is how often the agent checks RUNS even without a live
@@ -67,7 +62,7 @@ type Options struct {
 
 	// Commits is the agent's own copy of the code, where an apply's range
 	// is checked to be the first-parent chain from the host's last applied
-	// revision (the Prefetcher fetches once when a commit is unknown).
+	// revision (Code updates it once when a commit is unknown).
 	// Approvals is the approver, asked whether each commit of the range is
 	// approved for the digests the apply carries. Without both, every
 	// apply is refused.
@@ -94,6 +89,11 @@ type Agent struct {
 	cursor *cursorFile
 	wake   chan struct{}
 	fetch  chan struct{}
+	// announced are the revisions commit events announced and the
+	// prefetch loop has not fetched yet; announcedAll asks it for
+	// whatever is new (an event it could not read).
+	announced    []string
+	announcedAll bool
 	// beatNow asks the heartbeat loop for a write now (a run started or
 	// ended).
 	beatNow chan struct{}
@@ -240,8 +240,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe %s: %w", subject, err)
 	}
 	defer sub.Unsubscribe() //nolint:errcheck // best effort at shutdown
-	if a.opts.Prefetcher != nil {
-		csub, err := a.conn.NC.Subscribe(bus.CommitPrefix+">", func(*nats.Msg) { signal(a.fetch) })
+	if a.opts.Code != nil {
+		csub, err := a.conn.NC.Subscribe(bus.CommitPrefix+">", a.onCommit)
 		if err != nil {
 			return fmt.Errorf("subscribe commits: %w", err)
 		}
@@ -360,17 +360,51 @@ func (a *Agent) puppetDisabled() (message string, known bool) {
 	return msg, true
 }
 
+// onCommit queues the revision a commit event announces for the prefetch
+// loop. The event is only a hint of what to fetch: what is fetched is
+// verified (a mirror's git fetch, or codebus's checks).
+func (a *Agent) onCommit(m *nats.Msg) {
+	var ev protocol.CommitEvent
+	err := bus.Unmarshal(m.Data, &ev)
+	if err == nil && ev.New == "" {
+		err = errors.New("no new revision")
+	}
+	a.mu.Lock()
+	if err != nil {
+		a.announcedAll = true
+	} else {
+		a.announced = append(a.announced, ev.New)
+	}
+	a.mu.Unlock()
+	if err != nil {
+		a.log.Warn().Err(err).Str("subject", m.Subject).Msg("a commit event that cannot be read: updating the code from whatever is new")
+	}
+	signal(a.fetch)
+}
+
+// prefetchLoop updates the code at start (a stopped agent catches up on
+// what was pushed meanwhile) and then with the revisions commit events
+// announce.
 func (a *Agent) prefetchLoop(ctx context.Context) {
+	signal(a.fetch)
+	first := true
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.fetch:
-			if err := a.opts.Prefetcher.Fetch(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn().Err(err).Msg("pre-fetching the code")
-			}
-			a.logRepairs()
 		}
+		a.mu.Lock()
+		revs, all := a.announced, a.announcedAll || first
+		a.announced, a.announcedAll, first = nil, false, false
+		a.mu.Unlock()
+		if all {
+			revs = nil
+		}
+		if err := a.opts.Code.Update(ctx, revs...); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Strs("revisions", revs).Msg("pre-fetching the code")
+		}
+		a.logRepairs()
 	}
 }
 
@@ -382,9 +416,9 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// logRepairs logs what the Prefetcher put right in the code's local copy.
+// logRepairs logs what the CodeSource put right in the code's local copy.
 func (a *Agent) logRepairs() {
-	if r, ok := a.opts.Prefetcher.(repairer); ok {
+	if r, ok := a.opts.Code.(repairer); ok {
 		for _, fix := range r.Repairs() {
 			a.log.Warn().Str("fix", fix).Msg("repaired the local copy of the code")
 		}

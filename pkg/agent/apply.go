@@ -124,10 +124,11 @@ func (a *Agent) verifyRange(ctx context.Context, req protocol.RunRequest) error 
 	parent := req.From
 	for _, ac := range req.Approved {
 		c, err := a.opts.Commits.Commit(ac.SHA)
-		if errors.Is(err, gitrepo.ErrUnknownRevision) && !fetched && a.opts.Prefetcher != nil {
-			// Pushed after the last prefetch: fetch once, for the whole range.
+		if errors.Is(err, gitrepo.ErrUnknownRevision) && !fetched && a.opts.Code != nil {
+			// Pushed after the last prefetch: fetch once, for the whole
+			// range (its newest commit brings the ones before it).
 			fetched = true
-			if ferr := a.opts.Prefetcher.Fetch(ctx); ferr != nil {
+			if ferr := a.opts.Code.Update(ctx, req.Revision); ferr != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}

@@ -83,14 +83,22 @@ func (f *fakeApprovals) fail(err error) {
 	f.err = err
 }
 
-// countingFetcher counts the fetches of the agent's mirror.
+// countingFetcher counts the fetches of the agent's mirror asked for
+// revisions; caughtUp is closed once the agent's update at start (with no
+// revision) has returned.
 type countingFetcher struct {
-	repo    *gitrepo.Repo
-	fetches atomic.Int32
+	repo     *gitrepo.Repo
+	fetches  atomic.Int32
+	once     sync.Once
+	caughtUp chan struct{}
 }
 
-func (c *countingFetcher) Fetch(ctx context.Context) error {
-	c.fetches.Add(1)
+func (c *countingFetcher) Update(ctx context.Context, revisions ...string) error {
+	if len(revisions) == 0 {
+		defer c.once.Do(func() { close(c.caughtUp) })
+	} else {
+		c.fetches.Add(1)
+	}
 	return c.repo.Fetch(ctx)
 }
 
@@ -125,7 +133,7 @@ func newApplyRig(t *testing.T) *applyRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.mirror, r.fetcher = mirror, &countingFetcher{repo: mirror}
+	r.mirror, r.fetcher = mirror, &countingFetcher{repo: mirror, caughtUp: make(chan struct{})}
 	if r.hosts, err = srv.JS.KeyValue(t.Context(), hostinfo.Bucket); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +144,7 @@ func newApplyRig(t *testing.T) *applyRig {
 	r.refused = subscribeEvents(t, srv, bus.EventPrefix+"run.refused."+applyHost)
 	r.opts = agent.Options{
 		Host: applyHost, StateDir: t.TempDir(), Heartbeat: time.Hour, Poll: time.Hour, Log: zerolog.Nop(),
-		Prefetcher: r.fetcher, Commits: mirror, Approvals: r.approvals,
+		Code: r.fetcher, Commits: mirror, Approvals: r.approvals,
 		PuppetDisabledLock: r.disabledLock, PuppetRunLock: r.runLock,
 	}
 	return r
@@ -161,6 +169,15 @@ func (r *applyRig) start(t *testing.T, exec agent.Executor) *agent.Agent {
 			t.Errorf("agent Run: %v", err)
 		}
 	})
+	if o.Code == r.fetcher {
+		// A test that pushes counts on the agent's start-up fetch
+		// being over.
+		select {
+		case <-r.fetcher.caughtUp:
+		case err := <-done:
+			t.Fatalf("agent Run ended before its start-up fetch: %v", err)
+		}
+	}
 	return a
 }
 
@@ -489,7 +506,7 @@ func TestApplyRunsRealPuppet(t *testing.T) {
 	r.opts.Registerer = reg
 	r.start(t, &agent.PuppetExecutor{
 		Host: applyHost, Checkouts: gitrepo.NewCheckoutCache(r.mirror, filepath.Join(t.TempDir(), "checkouts"), 2),
-		Puppet: runner, Fetch: r.mirror.Fetch, Root: root,
+		Puppet: runner, Code: agent.GitCode{Mirror: r.mirror}, Root: root,
 	})
 	r.baseline(t, r.c0)
 	r.approve(r.c1, map[string]string{"g1": "d1"})

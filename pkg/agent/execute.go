@@ -27,8 +27,9 @@ type PuppetExecutor struct {
 	Host      string
 	Checkouts Checkouts
 	Puppet    PuppetRunner
-	// Fetch updates the code when a revision is unknown, before giving up.
-	Fetch func(ctx context.Context) error
+	// Code updates the local copy of the code when a revision is
+	// unknown, before giving up; nil: no update.
+	Code CodeSource
 	// Root is a simulated host's root directory, removed from the paths
 	// of its reports (see report.StripRoot); empty on real hosts.
 	Root string
@@ -82,8 +83,8 @@ func (e *noReportError) Error() string { return strings.Join(e.errs, "; ") }
 func (e *PuppetExecutor) run(ctx context.Context, req protocol.RunRequest, res *protocol.RunResult) (*report.Report, report.ParseOptions, error) {
 	parse := report.ParseOptions{HostRoot: e.Root}
 	dir, err := e.Checkouts.Checkout(ctx, req.Revision)
-	if err != nil && e.Fetch != nil && ctx.Err() == nil {
-		if ferr := e.Fetch(ctx); ferr != nil {
+	if err != nil && e.Code != nil && ctx.Err() == nil {
+		if ferr := e.Code.Update(ctx, req.Revision); ferr != nil {
 			return nil, parse, fmt.Errorf("check out %s: %w (fetch: %v)", req.Revision, err, ferr)
 		}
 		dir, err = e.Checkouts.Checkout(ctx, req.Revision)

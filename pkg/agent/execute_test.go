@@ -110,15 +110,20 @@ func newExecRig(t *testing.T, stripRoot bool) *execRig {
 		Host:      execHost,
 		Checkouts: gitrepo.NewCheckoutCache(repo, g.checkouts, 4),
 		Puppet:    g.puppet,
-		Fetch: func(context.Context) error {
-			g.fetches.Add(1)
-			return nil
-		},
+		Code:      countingCode{&g.fetches},
 	}
 	if stripRoot {
 		g.exec.Root = g.root
 	}
 	return g
+}
+
+// countingCode counts the updates of the code and brings nothing.
+type countingCode struct{ n *atomic.Int32 }
+
+func (c countingCode) Update(context.Context, ...string) error {
+	c.n.Add(1)
+	return nil
 }
 
 func (g *execRig) noop(t *testing.T, rev string) *protocol.RunResult {

@@ -97,7 +97,7 @@ type repairingPrefetcher struct {
 	repairs []string
 }
 
-func (p *repairingPrefetcher) Fetch(context.Context) error { return nil }
+func (p *repairingPrefetcher) Update(context.Context, ...string) error { return nil }
 
 func (p *repairingPrefetcher) Repairs() []string {
 	p.mu.Lock()
@@ -117,8 +117,8 @@ func TestAgentLogsRepairs(t *testing.T) {
 	defer cancel()
 	a, err := agent.New(ctx, conn, agent.Options{
 		Host: host, StateDir: t.TempDir(), Executor: fakeExecutor{host: host, log: newExecLog()},
-		Prefetcher: &repairingPrefetcher{repairs: []string{fix}},
-		Heartbeat:  time.Hour, Poll: time.Hour, Log: zerolog.New(&logs),
+		Code:      &repairingPrefetcher{repairs: []string{fix}},
+		Heartbeat: time.Hour, Poll: time.Hour, Log: zerolog.New(&logs),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/balcony-dev/balcony/pkg/bus"
 )
 
 // DefaultMaxChain is the longest chain of incremental packs a Fetcher
@@ -180,7 +182,9 @@ func (f *Fetcher) info(ctx context.Context, sha string) (Info, error) {
 // apply downloads one pack, verifies it over the repository and stores it.
 func (f *Fetcher) apply(ctx context.Context, i Info) error {
 	name := ObjectName(i.Kind, i.SHA)
-	data, err := f.store.GetBytes(ctx, name)
+	getCtx, cancel := bus.ObjectContext(ctx, i.Size)
+	defer cancel()
+	data, err := f.store.GetBytes(getCtx, name)
 	if errors.Is(err, jetstream.ErrDigestMismatch) {
 		return fmt.Errorf("download %s: %w: %v", name, ErrCodeUnverified, err)
 	}
@@ -237,4 +241,13 @@ func (f *Fetcher) haveBases(i Info) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// Has tells whether the repository holds commit sha (and so, everything
+// reachable from it: a commit there came from git or a verified pack).
+func (f *Fetcher) Has(sha string) (bool, error) {
+	if err := checkSHA(sha); err != nil {
+		return false, err
+	}
+	return f.has(sha)
 }

@@ -45,6 +45,11 @@ func TestCodeObjects(t *testing.T) {
 	if got, err := r.GetBytes(ctx, "pack.1"); err != nil || !bytes.Equal(got, pack) {
 		t.Errorf("agent gets an object: %d bytes, %v; want %d bytes", len(got), err, len(pack))
 	}
+	// Heads (what an agent fetches at start) lists the store: an
+	// ordered consumer on the objects' metadata.
+	if objs, err := r.List(ctx); err != nil || len(objs) != 1 || objs[0].Name != "pack.1" {
+		t.Errorf("agent lists the code store: %d objects, %v; want pack.1", len(objs), err)
+	}
 	for _, v := range b.Violations() {
 		if strings.HasPrefix(v, "committer") || strings.HasPrefix(v, "agent") {
 			t.Errorf("a permitted use violated: %s", v)

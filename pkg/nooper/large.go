@@ -75,6 +75,12 @@ func (s *store) largeResult(ctx context.Context, name string) (*delta.Result, er
 	if err != nil {
 		return nil, err
 	}
+	info, err := obs.GetInfo(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, ResultsBucket, err)
+	}
+	ctx, cancel := bus.ObjectContext(ctx, info.Size)
+	defer cancel()
 	data, err := obs.GetBytes(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, ResultsBucket, err)

@@ -283,7 +283,15 @@ func TestRecover(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := newRunner(t, Options{ScratchDir: scratch})
-			ended, err := r.Recover(t.Context(), 100*time.Millisecond)
+			// Recover returns once the group is gone: a group that ends on
+			// SIGTERM is given all the time a loaded machine may need to
+			// end it; one that ignores it is killed after a short grace
+			// whatever the machine's speed.
+			grace := time.Minute
+			if tc.wantKilled {
+				grace = 100 * time.Millisecond
+			}
+			ended, err := r.Recover(t.Context(), grace)
 			if err != nil {
 				t.Fatalf("Recover: %v", err)
 			}

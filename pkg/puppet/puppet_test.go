@@ -336,18 +336,20 @@ func TestRunSyntaxError(t *testing.T) {
 func TestRunTimeout(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pid")
-	// The script records its pid, which exec keeps for sleep.
-	bin := writeFile(t, dir, "puppet", "#!/bin/sh\necho $$ > '"+pidFile+"'\nexec sleep 30\n", 0o755)
-	r := newRunner(t, Options{Binary: bin, Timeout: 200 * time.Millisecond, ScratchDir: t.TempDir()})
+	// The script records its pid, which exec keeps for sleep. The
+	// timeout leaves a loaded machine ample time to start the script
+	// and write its pid, and is far shorter than the sleep.
+	bin := writeFile(t, dir, "puppet", "#!/bin/sh\necho $$ > '"+pidFile+"'\nexec sleep 600\n", 0o755)
+	r := newRunner(t, Options{Binary: bin, Timeout: 3 * time.Second, ScratchDir: t.TempDir()})
 
 	start := time.Now()
 	_, err := r.Run(t.Context(), t.TempDir(), true)
-	took := time.Since(start)
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Run = %v, want ErrTimeout", err)
 	}
-	if took > 5*time.Second {
-		t.Errorf("Run took %v to give up after a 200ms timeout", took)
+	// Not a timing margin: Run gave up instead of waiting for the sleep.
+	if took := time.Since(start); took >= 600*time.Second {
+		t.Errorf("Run took %v: it waited for Puppet instead of its timeout", took)
 	}
 	data, err := os.ReadFile(pidFile)
 	if err != nil {
