@@ -83,8 +83,8 @@ bench-fleet:
 # per commit, over the bus and with `git fetch`, for CODE_COMMITS commits
 # each (at most 50); then the benchmarks behind the page's other tables
 # (publish, one agent's fetch against git's, the formats). The server, the
-# agents and the git processes all share this machine: about two minutes for
-# the first part and two for the rest here, hence not part of `make test`.
+# agents and the git processes all share this machine: about 70 s for the
+# first part and 80 s for the rest here, hence not part of `make test`.
 # CODE_COUNT=3 repeats each measurement (the page gives medians of three).
 CODE_COMMITS ?= 5
 CODE_COUNT ?= 1
