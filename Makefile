@@ -8,7 +8,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
 LDFLAGS := -X github.com/balcony-dev/balcony/pkg/version.Version=$(VERSION)
 
-.PHONY: all build test test-cluster test-fleet unit e2e demo lint bench bench-fleet compose-check clean
+.PHONY: all build test test-cluster test-fleet unit e2e demo lint bench bench-fleet bench-code compose-check clean
 
 all: build
 
@@ -76,6 +76,22 @@ BUDGET ?= 1m
 REPLICAS ?= 1,3
 bench-fleet:
 	$(GO) run ./cmd/bench-fleet --hosts $(HOSTS) --runs $(RUNS) --budget $(BUDGET) --replicas $(REPLICAS) $(BENCH_FLAGS) --write-docs --commit "$$(git describe --always --dirty)"
+
+# Code over the bus (issue 18, docs/code-over-bus.md), on the synthetic
+# repository of pkg/codebus's benchmarks: first BenchmarkFleetCode, the time
+# from a commit event to the code ready on 1, 10 and 50 agents and the bytes
+# per commit, over the bus and with `git fetch`, for CODE_COMMITS commits
+# each (at most 50); then the benchmarks behind the page's other tables
+# (publish, one agent's fetch against git's, the formats). The server, the
+# agents and the git processes all share this machine: about 70 s for the
+# first part and 80 s for the rest here, hence not part of `make test`.
+# CODE_COUNT=3 repeats each measurement (the page gives medians of three).
+CODE_COMMITS ?= 5
+CODE_COUNT ?= 1
+bench-code:
+	$(GO) test -run '^$$' -bench FleetCode -benchtime $(CODE_COMMITS)x -count $(CODE_COUNT) -timeout 60m ./pkg/codebus/
+	$(GO) test -run '^$$' -bench 'Publish|Fetch' -benchtime 3x -count $(CODE_COUNT) -timeout 60m ./pkg/codebus/
+	$(GO) test -run '^$$' -bench Formats -benchtime 1x -count $(CODE_COUNT) -timeout 60m ./pkg/codebus/
 
 clean:
 	rm -rf $(BIN) .demo
