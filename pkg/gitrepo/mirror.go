@@ -278,8 +278,8 @@ func (r *Repo) fetchLocked(ctx context.Context, g *git.Repository) error {
 // unreadable, and reopens it when anything changed, under r.mu. It tells
 // whether anything was put right.
 func (r *Repo) recoverLocked(ctx context.Context) (bool, error) {
-	// repair and reclone remove or replace packs: close the kept ones
-	// first (the storage opens them again if it reads on unchanged).
+	// repair and reclone may remove or replace packs: close the kept ones
+	// first (when nothing changes, the storage opens them again on reading).
 	_ = closeStorage(r.g) // read-only files; see reload
 	fixes, err := repair(r.path)
 	r.repairs = append(r.repairs, fixes...)
