@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -360,6 +361,9 @@ func (a *Agent) puppetDisabled() (message string, known bool) {
 	return msg, true
 }
 
+// maxAnnounced bounds the revisions queued for the prefetch loop.
+const maxAnnounced = 64
+
 // onCommit queues the revision a commit event announces for the prefetch
 // loop. The event is only a hint of what to fetch: what is fetched is
 // verified (a mirror's git fetch, or codebus's checks).
@@ -370,9 +374,11 @@ func (a *Agent) onCommit(m *nats.Msg) {
 		err = errors.New("no new revision")
 	}
 	a.mu.Lock()
-	if err != nil {
-		a.announcedAll = true
-	} else {
+	switch {
+	case err != nil || len(a.announced) >= maxAnnounced:
+		// A backlog longer than this is fetched as "whatever is new".
+		a.announced, a.announcedAll = nil, true
+	case !slices.Contains(a.announced, ev.New):
 		a.announced = append(a.announced, ev.New)
 	}
 	a.mu.Unlock()

@@ -138,7 +138,7 @@ func (b *BusCode) fetch(ctx context.Context, rev string) error {
 		b.metrics.fetches.WithLabelValues("fetched").Inc()
 		b.metrics.bytes.Add(float64(res.Bytes))
 		log.Info().Int("packs", len(res.Packs)).Uint64("bytes", res.Bytes).
-			Float64("seconds", time.Since(began).Seconds()).Msg("code fetched from the bus")
+			Float64("fetch_seconds", time.Since(began).Seconds()).Msg("code fetched from the bus")
 		return nil
 	case errors.Is(err, codebus.ErrCodeUnverified):
 		b.metrics.fetches.WithLabelValues("unverified").Inc()

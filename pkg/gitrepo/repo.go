@@ -8,9 +8,12 @@
 // and packs written by other processes (a push into the repository it
 // reads, a gc) without being reopened.
 //
-// A Repo keeps its pack files open once read (go-git's KeepDescriptors):
-// go-git otherwise opens the pack again for every object it reads, most of
-// the cost of reading a whole tree. Close releases them.
+// A Repo keeps up to MaxOpenPacks of its pack files open once read
+// (go-git's MaxOpenDescriptors): go-git otherwise opens the pack again for
+// every object it reads, most of the cost of reading a whole tree. An
+// agent's repository gains a pack per fetch, so keeping every pack open
+// (KeepDescriptors) would hold a descriptor per revision ever fetched.
+// Close releases them.
 package gitrepo
 
 import (
@@ -86,6 +89,9 @@ func Open(path string) (*Repo, error) {
 	return r, nil
 }
 
+// MaxOpenPacks bounds the pack files a Repo keeps open.
+const MaxOpenPacks = 64
+
 // openKeep opens the repository at path as git.PlainOpen does (bare or not,
 // a .git directory or file), with a storage that keeps the pack files it
 // reads open until it is closed (closeStorage).
@@ -103,7 +109,7 @@ func openKeep(path string) (*git.Repository, error) {
 		wt = w.Filesystem
 	}
 	s := filesystem.NewStorageWithOptions(fsys.Filesystem(), cache.NewObjectLRUDefault(),
-		filesystem.Options{KeepDescriptors: true})
+		filesystem.Options{MaxOpenDescriptors: MaxOpenPacks})
 	return git.Open(s, wt)
 }
 
