@@ -200,6 +200,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer local.Close() // mirror is local or nil
 	reg := metrics.NewRegistry()
 	endpoint, err := o.metrics.Serve(ctx, reg, log)
 	if err != nil {

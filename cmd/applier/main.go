@@ -117,6 +117,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
+	defer mirror.Close()
 	reg := metrics.NewRegistry()
 	endpoint, err := o.metrics.Serve(ctx, reg, log)
 	if err != nil {

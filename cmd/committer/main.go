@@ -116,6 +116,7 @@ exits 0, and the next push or 'committer watch' publishes what is missing.`,
 			if err != nil {
 				return err
 			}
+			defer c.Close()
 			n, err := c.HandleUpdates(ctx, updates)
 			var perr *committer.PublishError
 			if errors.As(err, &perr) {
@@ -235,6 +236,7 @@ while the bus was down).`,
 			if err != nil {
 				return err
 			}
+			defer r.Close()
 			reg, endpoint, err := serveMetrics(ctx, mf, log)
 			if err != nil {
 				return err
@@ -252,6 +254,7 @@ while the bus was down).`,
 			if err != nil {
 				return err
 			}
+			defer c.Close()
 			return committer.Watch(ctx, c, r, interval, fetch)
 		},
 	}

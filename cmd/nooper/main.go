@@ -129,6 +129,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
+	defer mirror.Close()
 	for _, fix := range mirror.Repairs() {
 		log.Warn().Str("repair", fix).Msg("mirror repaired")
 	}

@@ -49,6 +49,7 @@ func newCodeRig(t *testing.T) *codeRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = src.Close() })
 	r.store, r.pub = store, codebus.NewPublisher(store, src, codebus.PublisherOptions{})
 	return r
 }
@@ -82,6 +83,7 @@ func (r *codeRig) agentCode(t *testing.T, reg prometheus.Registerer) (*gitrepo.R
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = local.Close() })
 	return local, agent.NewBusCode(agent.BusCodeOptions{
 		Fetcher: codebus.NewFetcher(r.store, local, codebus.FetcherOptions{}),
 		Local:   local, Log: zerolog.Nop(), Registerer: reg,

@@ -210,6 +210,7 @@ func openRepo(tb testing.TB, path string) *gitrepo.Repo {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { _ = r.Close() })
 	return r
 }
 

@@ -44,6 +44,7 @@ func newWorld(t *testing.T, po PublisherOptions, fo FetcherOptions) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = src.Close() })
 	c := bustest.Start(t)
 	store, err := c.JS.ObjectStore(context.Background(), Bucket)
 	if err != nil {
@@ -65,6 +66,7 @@ func emptyRepo(t *testing.T) *gitrepo.Repo {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = r.Close() })
 	return r
 }
 

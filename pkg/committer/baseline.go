@@ -17,6 +17,7 @@ func MarkBaseline(repoPath string, branches []string) (map[string]string, error)
 	if err != nil {
 		return nil, err
 	}
+	defer repo.Close()
 	tips, err := repo.Branches()
 	if err != nil {
 		return nil, err

@@ -132,6 +132,10 @@ func New(opts Options, pub Publisher) (*Committer, error) {
 // Repo is the repository the Committer reads.
 func (c *Committer) Repo() *gitrepo.Repo { return c.repo }
 
+// Close closes the files the Committer's repository keeps open (see
+// gitrepo.Repo.Close).
+func (c *Committer) Close() error { return c.repo.Close() }
+
 // PublishError lists the branches a call could not publish. It matches
 // ErrNotPublished with errors.Is, and its causes too.
 type PublishError struct {

@@ -64,6 +64,7 @@ func installHook(bareRepo string, h HookConfig) error {
 	if err != nil {
 		return err
 	}
+	defer repo.Close()
 	if bare, err := repo.Bare(); err != nil {
 		return err
 	} else if !bare {

@@ -117,9 +117,12 @@ func openMirror(ctx context.Context, url, dir string) (*Repo, error) {
 	}
 	// Checked before verify, so that a work tree is never cloned over.
 	if err := r.setRemote(url); err != nil {
+		_ = r.Close() // the remote's error matters more
 		return nil, fmt.Errorf("mirror %s at %s: %w", url, dir, err)
 	}
 	if bad := verify(dir); bad != nil {
+		// Its files are about to be replaced: let go of them first.
+		_ = r.Close()
 		fix, err := reclone(ctx, url, dir)
 		if err != nil {
 			return nil, fmt.Errorf("mirror %s at %s: %w; clone it again: %w", url, dir, bad, err)
@@ -275,6 +278,9 @@ func (r *Repo) fetchLocked(ctx context.Context, g *git.Repository) error {
 // unreadable, and reopens it when anything changed, under r.mu. It tells
 // whether anything was put right.
 func (r *Repo) recoverLocked(ctx context.Context) (bool, error) {
+	// repair and reclone may remove or replace packs: close the kept ones
+	// first (when nothing changes, the storage opens them again on reading).
+	_ = closeStorage(r.g) // read-only files; see reload
 	fixes, err := repair(r.path)
 	r.repairs = append(r.repairs, fixes...)
 	if err != nil {
@@ -291,11 +297,11 @@ func (r *Repo) recoverLocked(ctx context.Context) (bool, error) {
 	if len(fixes) == 0 {
 		return false, nil
 	}
-	g, err := git.PlainOpen(r.path)
+	g, err := openKeep(r.path)
 	if err != nil {
 		return false, err
 	}
-	r.g = g
+	r.replaceLocked(g)
 	return true, nil
 }
 

@@ -7,20 +7,33 @@
 // Every method of Repo is safe for concurrent use. A Repo notices objects
 // and packs written by other processes (a push into the repository it
 // reads, a gc) without being reopened.
+//
+// A Repo keeps up to MaxOpenPacks of its pack files open once read
+// (go-git's MaxOpenDescriptors): go-git otherwise opens the pack again for
+// every object it reads, most of the cost of reading a whole tree. An
+// agent's repository gains a pack per fetch, so keeping every pack open
+// (KeepDescriptors) would hold a descriptor per revision ever fetched.
+// Close releases them.
 package gitrepo
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
 
@@ -50,6 +63,11 @@ type Repo struct {
 	// repairs it; empty otherwise.
 	mirrorURL string
 	repairs   []string // what was put right, for Repairs
+
+	// What objects/pack held when last looked at (see dropGonePacks).
+	packDir   string
+	packsTime time.Time
+	packs     map[string]bool
 }
 
 // Open opens the bare or non-bare repository at path. It returns an error
@@ -59,14 +77,126 @@ func Open(path string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", path, err)
 	}
-	g, err := git.PlainOpen(abs)
+	g, err := openKeep(abs)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		return nil, fmt.Errorf("open repository %s: %w", path, ErrNotRepository)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", path, err)
 	}
-	return &Repo{path: abs, g: g}, nil
+	r := &Repo{path: abs, g: g}
+	r.packDir = packDir(g)
+	return r, nil
+}
+
+// MaxOpenPacks bounds the pack files a Repo keeps open.
+const MaxOpenPacks = 64
+
+// openKeep opens the repository at path as git.PlainOpen does (bare or not,
+// a .git directory or file), with a storage that keeps the pack files it
+// reads open until it is closed (closeStorage).
+func openKeep(path string) (*git.Repository, error) {
+	plain, err := git.PlainOpen(path) // finds the git directory and the work tree; reads no pack
+	if err != nil {
+		return nil, err
+	}
+	fsys, ok := plain.Storer.(*filesystem.Storage)
+	if !ok {
+		return plain, nil // not go-git's filesystem storage: nothing kept open
+	}
+	var wt billy.Filesystem
+	if w, err := plain.Worktree(); err == nil {
+		wt = w.Filesystem
+	}
+	s := filesystem.NewStorageWithOptions(fsys.Filesystem(), cache.NewObjectLRUDefault(),
+		filesystem.Options{MaxOpenDescriptors: MaxOpenPacks})
+	return git.Open(s, wt)
+}
+
+// packDir is the objects/pack directory of g, empty when unknown.
+func packDir(g *git.Repository) string {
+	fsys, ok := g.Storer.(*filesystem.Storage)
+	if !ok {
+		return ""
+	}
+	return filepath.Join(fsys.Filesystem().Root(), "objects", "pack")
+}
+
+// closeStorage closes the pack files g's storage keeps open. The storage
+// stays usable: it opens them again when it next reads them.
+func closeStorage(g *git.Repository) error {
+	if c, ok := g.Storer.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// reload closes the pack files g keeps open and drops its pack index, so
+// that the next read lists and indexes the packs afresh.
+func reload(g *git.Repository) {
+	// Closing files opened read-only cannot lose anything: an error is moot.
+	_ = closeStorage(g)
+	if ri, ok := g.Storer.(interface{ Reindex() }); ok {
+		ri.Reindex()
+	}
+}
+
+// Close closes the pack files the repository keeps open. A Repo used after
+// Close opens them again as it reads them, and Close may be called again.
+func (r *Repo) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := closeStorage(r.g); err != nil {
+		return fmt.Errorf("close repository %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// replaceLocked makes g the repository r reads, closing the old one's
+// files, under r.mu.
+func (r *Repo) replaceLocked(g *git.Repository) {
+	_ = closeStorage(r.g) // read-only files; see reload
+	r.g = g
+	r.packDir = packDir(g)
+	r.packs, r.packsTime = nil, time.Time{}
+}
+
+// dropGonePacks reloads the storage when a pack listed when last looked is
+// gone from objects/pack (a gc, a repair, another process's repack), so
+// that no descriptor to a removed pack stays open: the kept file would
+// still read, but hold the disk space of a deleted file. It costs a stat
+// per call, and a directory listing when objects/pack changed. Packs added
+// need nothing: the storage finds them itself (its own writes) or after the
+// reload of doLocked (others').
+func (r *Repo) dropGonePacks() {
+	if r.packDir == "" {
+		return
+	}
+	st, err := os.Stat(r.packDir)
+	if err != nil || st.ModTime().Equal(r.packsTime) {
+		return
+	}
+	entries, err := os.ReadDir(r.packDir)
+	if err != nil {
+		return
+	}
+	now := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".pack") {
+			now[e.Name()] = true
+		}
+	}
+	gone := false
+	for name := range r.packs {
+		if !now[name] {
+			gone = true
+			break
+		}
+	}
+	r.packs, r.packsTime = now, st.ModTime()
+	if gone {
+		reload(r.g)
+	}
 }
 
 // Path is the absolute path the repository was opened at.
@@ -208,7 +338,8 @@ func publishedRef(branch string) (plumbing.ReferenceName, error) {
 
 // do runs fn on the repository under the lock. When fn fails because an
 // object or a pack is missing, the pack index may predate a push or a gc by
-// another process: it is reloaded and fn runs once more. fn must therefore
+// another process: it is reloaded (the kept pack files closed, the packs
+// listed and indexed afresh) and fn runs once more. fn must therefore
 // reset whatever it fills in.
 func (r *Repo) do(fn func(g *git.Repository) error) error {
 	r.mu.Lock()
@@ -218,13 +349,12 @@ func (r *Repo) do(fn func(g *git.Repository) error) error {
 
 // doLocked is do for a caller holding r.mu.
 func (r *Repo) doLocked(fn func(g *git.Repository) error) error {
+	r.dropGonePacks()
 	err := fn(r.g)
 	if err == nil || !stale(err) {
 		return err
 	}
-	if ri, ok := r.g.Storer.(interface{ Reindex() }); ok {
-		ri.Reindex()
-	}
+	reload(r.g)
 	return fn(r.g)
 }
 
