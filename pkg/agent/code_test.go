@@ -172,13 +172,15 @@ func TestAgentCatchesUpFromTheBus(t *testing.T) {
 	eventually(t, 30*time.Second, "the announced push fetched", func() bool { return has(t, local, announced[2]) })
 
 	// A commit inside a push has no pack of its own: asked for, it comes
-	// with its push's tip.
+	// with its push's tip; so does the next one asked for with it.
 	inside := r.push(t, 3, "inside")
-	if err := code.Update(t.Context(), inside[1]); err != nil {
-		t.Fatalf("update to a commit inside a push: %v", err)
+	if err := code.Update(t.Context(), inside[0], inside[1]); err != nil {
+		t.Fatalf("update to commits inside a push: %v", err)
 	}
-	if !has(t, local, inside[1]) {
-		t.Error("the commit inside a push is not in the agent's repository")
+	for _, sha := range inside[:2] {
+		if !has(t, local, sha) {
+			t.Errorf("commit %s inside a push is not in the agent's repository", sha)
+		}
 	}
 }
 
