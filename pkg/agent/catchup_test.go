@@ -206,14 +206,7 @@ func TestRunSurvivesFailingCatchUps(t *testing.T) {
 	})
 	publishRun(t, srv, subject, protocol.RunRequest{ID: "r1", Host: host, Revision: "aaa"})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-	})
+	runUntilCleanup(t, ctx, cancel, a)
 	eventually(t, time.Minute, "the run executed after the failures", func() bool { return len(results.all()) == 1 })
 	mu.Lock()
 	defer mu.Unlock()

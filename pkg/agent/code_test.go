@@ -133,14 +133,7 @@ func TestAgentCatchesUpFromTheBus(t *testing.T) {
 		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-	})
+	runUntilCleanup(t, ctx, cancel, a)
 	tip := pushed[len(pushed)-1]
 	eventually(t, 30*time.Second, "the ten commits fetched at start", func() bool { return has(t, local, tip) })
 	for _, sha := range pushed {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/balcony-dev/balcony/pkg/agent"
 	"github.com/balcony-dev/balcony/pkg/bus"
 	"github.com/balcony-dev/balcony/pkg/bus/bustest"
 	"github.com/balcony-dev/balcony/pkg/protocol"
@@ -134,4 +135,18 @@ func subscribeResults(t *testing.T, conn *bus.Conn, subject string) *collector[p
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	return c
+}
+
+// runUntilCleanup runs a on ctx until the test ends, then cancels it and
+// checks that Run returned without error.
+func runUntilCleanup(t *testing.T, ctx context.Context, cancel context.CancelFunc, a *agent.Agent) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+	})
 }
