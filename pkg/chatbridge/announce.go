@@ -79,7 +79,10 @@ func (b *Bridge) announceLoop(ctx context.Context, cc jetstream.ConsumeContext, 
 			timer.Stop()
 		}
 		a.outbox = append(a.outbox, a.co.Due(time.Now())...)
-		failed = a.post(ctx)
+		// Not cut short by SIGTERM: a line sent and not yet confirmed
+		// would stay in the outbox, and drain would send it again. The
+		// confirmation's wait is bounded (confirmTimeout).
+		failed = a.post(context.WithoutCancel(ctx))
 		if failed != nil && !errors.Is(failed, errOffline) {
 			b.log.Warn().Err(failed).Int("lines", len(a.outbox)).Msg("lines not confirmed; trying again")
 		}
