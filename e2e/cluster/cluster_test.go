@@ -87,14 +87,14 @@ type cluster struct {
 	nodes []*node
 }
 
-// freePort is bus.FreeRoutePort, failing the test when there is none.
-func freePort(t *testing.T) int {
+// freePorts is bus.FreeRoutePorts, failing the test when there are none.
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	port, err := bus.FreeRoutePort()
+	ports, err := bus.FreeRoutePorts(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return port
+	return ports
 }
 
 // startCluster starts three nodes, n1 to n3, each with its own store and
@@ -106,8 +106,9 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, bin: natsServer(t)}
 	root := t.TempDir()
+	ports := freePorts(t, 6)
 	for i := range 3 {
-		n := &node{name: fmt.Sprintf("n%d", i+1), client: freePort(t), route: freePort(t), dir: filepath.Join(root, fmt.Sprintf("n%d", i+1))}
+		n := &node{name: fmt.Sprintf("n%d", i+1), client: ports[2*i], route: ports[2*i+1], dir: filepath.Join(root, fmt.Sprintf("n%d", i+1))}
 		c.nodes = append(c.nodes, n)
 	}
 	var routes []string

@@ -34,3 +34,23 @@ func FreeRoutePort() (int, error) {
 	}
 	return 0, errors.New("no free loopback port for a cluster route")
 }
+
+// FreeRoutePorts is n distinct free ports (FreeRoutePort each). Each pick
+// is free only until someone binds it, and nothing binds it until the
+// cluster starts: two picks for one cluster can be the same port, and the
+// second node to listen on it dies with "address already in use".
+func FreeRoutePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	seen := make(map[int]bool, n)
+	for len(ports) < n {
+		port, err := FreeRoutePort()
+		if err != nil {
+			return nil, err
+		}
+		if !seen[port] {
+			seen[port] = true
+			ports = append(ports, port)
+		}
+	}
+	return ports, nil
+}

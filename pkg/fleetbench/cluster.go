@@ -30,14 +30,12 @@ type cluster struct {
 // and returns once the JetStream meta leader sees every node.
 func startCluster(ctx context.Context, dir string) (*cluster, error) {
 	c := &cluster{}
-	ports := make([]int, clusterSize)
+	ports, err := bus.FreeRoutePorts(clusterSize)
+	if err != nil {
+		return nil, err
+	}
 	var routes []string
-	for i := range ports {
-		p, err := bus.FreeRoutePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
+	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
 	for i, port := range ports {
