@@ -2,6 +2,7 @@ package nooper
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -197,8 +198,11 @@ func (c Client) request(ctx context.Context, subject, rev string, offset int, di
 	case "":
 		return msg, nil
 	case "404":
-		if subject == ReportSubject {
+		switch subject {
+		case ReportSubject:
 			return nil, fmt.Errorf("%w: %s", ErrNoReport, rev)
+		case HostSubject:
+			return nil, fmt.Errorf("%w: %s", ErrUnknownHost, rev)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrUnknownCommit, rev)
 	case "409":
@@ -209,4 +213,38 @@ func (c Client) request(ctx context.Context, subject, rev string, offset int, di
 	default:
 		return nil, fmt.Errorf("nooper: %s", msg.Header.Get(micro.ErrorHeader))
 	}
+}
+
+// Commits returns the newest limit nooped commits (0: DefaultCommits),
+// newest first, as CommitsSubject answers.
+func (c Client) Commits(ctx context.Context, limit int) (*CommitsReply, error) {
+	req, err := json.Marshal(CommitsRequest{Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	var r CommitsReply
+	return &r, c.fetchJSON(ctx, CommitsSubject, string(req), &r)
+}
+
+// Hosts returns every registered host and what is pending on it.
+func (c Client) Hosts(ctx context.Context) (*HostsReply, error) {
+	var r HostsReply
+	return &r, c.fetchJSON(ctx, HostsSubject, "", &r)
+}
+
+// Host returns host in detail; an unknown host wraps ErrUnknownHost.
+func (c Client) Host(ctx context.Context, host string) (*HostReply, error) {
+	var r HostReply
+	return &r, c.fetchJSON(ctx, HostSubject, host, &r)
+}
+
+func (c Client) fetchJSON(ctx context.Context, subject, payload string, v any) error {
+	data, err := c.fetch(ctx, subject, payload)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s from the nooper: %w", subject, err)
+	}
+	return nil
 }

@@ -39,6 +39,10 @@ const (
 // report of.
 var ErrNoReport = errors.New("no noop report of this revision on this host")
 
+// ErrUnknownHost is returned for a host the nooper neither has a record
+// of nor keeps anything about.
+var ErrUnknownHost = errors.New("no such host")
+
 // errBadRequest is a request the service cannot read: answered 400.
 var errBadRequest = errors.New("bad request")
 
@@ -59,7 +63,7 @@ func (n *Nooper) addService(ctx context.Context, version string) (micro.Service,
 	svc, err := micro.AddService(n.conn.NC, micro.Config{
 		Name:        "balcony-nooper",
 		Version:     version,
-		Description: "delta noops of each commit: show <revision> returns the review JSON; collection <revision> the noop record (msgpack); report <sha> <host> a host's noop report (msgpack); renoop <revision> noops it again",
+		Description: "delta noops of each commit: show <revision> returns the review JSON; collection <revision> the noop record (msgpack); report <sha> <host> a host's noop report (msgpack); renoop <revision> noops it again; commits, hosts and host <name> the overview (JSON)",
 	})
 	if err != nil {
 		return nil, err
@@ -137,6 +141,9 @@ func (n *Nooper) addService(ctx context.Context, version string) (micro.Service,
 			_ = req.Respond([]byte(sha))
 		}
 	}), micro.WithEndpointSubject(RenoopSubject))
+	if err == nil {
+		err = n.addOverview(ctx, svc)
+	}
 	if err != nil {
 		_ = svc.Stop()
 		return nil, err
@@ -153,11 +160,11 @@ func (n *Nooper) load(ctx context.Context, rev string) (*Collection, error) {
 	return n.store.collection(ctx, sha)
 }
 
-// replyError answers req with err: 404 for an unknown revision or a
-// missing report, 400 for a request it cannot read.
+// replyError answers req with err: 404 for an unknown revision or host or
+// a missing report, 400 for a request it cannot read.
 func replyError(req micro.Request, err error) {
 	switch {
-	case errors.Is(err, ErrUnknownCommit), errors.Is(err, ErrNoReport):
+	case errors.Is(err, ErrUnknownCommit), errors.Is(err, ErrNoReport), errors.Is(err, ErrUnknownHost):
 		_ = req.Error("404", err.Error(), nil)
 	case errors.Is(err, errBadRequest):
 		_ = req.Error("400", err.Error(), nil)
