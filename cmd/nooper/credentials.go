@@ -53,7 +53,7 @@ identity by deleting its seed and running the command again.`,
 	f.StringArrayVar(&spec.Hosts, "host", nil, "a host to make an agent identity for (repeatable)")
 	f.StringVar(&hostsFile, "hosts-file", "", "a file of host names, one a line (# comments)")
 	f.StringArrayVar(&spec.People, "person", nil, "a login to make a person identity for (repeatable)")
-	f.BoolVar(&spec.Services, "services", false, "make the identities of the nooper, committer, approver, applier and chat bridge")
+	f.BoolVar(&spec.Services, "services", false, "make the identities of the nooper, committer, approver, applier, chat bridge and web view")
 	return cmd
 }
 

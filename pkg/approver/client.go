@@ -71,6 +71,22 @@ func (c Client) Approve(ctx context.Context, rev, identity, source string, onlyG
 	return &r, err
 }
 
+// ApproveSeen approves, as identity, the groups of the commit sha (a full
+// sha) with the digests a review showed the approver: a group whose
+// content changed since is not approved by it (its approval lapses). Not
+// one group: an error.
+func (c Client) ApproveSeen(ctx context.Context, sha, identity, source string, seen map[string]string) (*ChangeReply, error) {
+	if err := owners.ValidLogin(identity); err != nil {
+		return nil, err
+	}
+	if len(seen) == 0 {
+		return nil, errors.New("no change group to approve")
+	}
+	var r ChangeReply
+	err := c.call(ctx, ApprovePrefix+owners.Normalize(identity), ApproveRequest{Revision: sha, Source: source, Groups: seen}, &r)
+	return &r, err
+}
+
 // Revoke withdraws identity's approvals of rev. It fails with
 // owners.ErrInvalidLogin when identity is not a valid login.
 func (c Client) Revoke(ctx context.Context, rev, identity string) (*ChangeReply, error) {

@@ -9,7 +9,7 @@ import (
 )
 
 // approverMetrics are the approver's collectors. Labels are bounded:
-// source is cli, github or chat; type one of the approver's event types.
+// source is cli, github, chat or web; type one of the approver's event types.
 type approverMetrics struct {
 	approvals *prometheus.CounterVec
 	revokes   prometheus.Counter
@@ -23,7 +23,7 @@ func newMetrics(reg prometheus.Registerer) *approverMetrics {
 	return &approverMetrics{
 		approvals: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Subsystem: "approver", Name: "approvals_total",
-			Help: "Approvals recorded through the approver's service, by source (cli, chat, github).",
+			Help: "Approvals recorded through the approver's service, by source (cli, chat, github, web).",
 		}, []string{"source"})),
 		revokes: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Subsystem: "approver", Name: "revocations_total",

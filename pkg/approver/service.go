@@ -75,7 +75,7 @@ type GroupView struct {
 }
 
 // ApproveRequest approves groups of a commit as seen: each group id with
-// the digest shown. Source is cli, github or chat.
+// the digest shown. Source is cli, github, chat or web.
 type ApproveRequest struct {
 	Revision string            `json:"revision"`
 	Source   string            `json:"source"`
@@ -244,9 +244,9 @@ func (a *Approver) handleApprove(ctx context.Context, who string, data []byte) (
 		return nil, err
 	}
 	switch req.Source {
-	case owners.SourceCLI, owners.SourceGitHub, owners.SourceChat:
+	case owners.SourceCLI, owners.SourceGitHub, owners.SourceChat, owners.SourceWeb:
 	default:
-		return nil, fmt.Errorf("%w: source %q: want cli, github or chat", bus.ErrMalformed, req.Source)
+		return nil, fmt.Errorf("%w: source %q: want cli, github, chat or web", bus.ErrMalformed, req.Source)
 	}
 	if who == "" || len(req.Groups) == 0 {
 		return nil, fmt.Errorf("%w: an approval needs an identity and the groups approved", bus.ErrMalformed)

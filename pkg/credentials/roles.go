@@ -25,11 +25,12 @@ const (
 	Approver   Role = "approver"
 	Applier    Role = "applier"
 	ChatBridge Role = "chatbridge"
+	Web        Role = "web"
 	Person     Role = "person"
 )
 
 // Services are the roles with one identity each.
-var Services = []Role{Nooper, Committer, Approver, Applier, ChatBridge}
+var Services = []Role{Nooper, Committer, Approver, Applier, ChatBridge, Web}
 
 // Permissions are one identity's rights, as nats-server's user
 // permissions: Publish and Subscribe are allow lists (everything else is
@@ -49,6 +50,14 @@ var Streams = map[Role][]string{
 	Approver:   {"EVENTS", "GITHUB", "KV_approvals"},
 	Applier:    {"RUNS", "REPORTS", "KV_rollout", "KV_hosts"},
 	ChatBridge: {"EVENTS", "KV_chatbridge"},
+	Web:        {"EVENTS"},
+}
+
+// overview is the requests that read what balcony knows, as the web view
+// and people ask them.
+var overview = []string{
+	"balcony.nooper.show", "balcony.nooper.commits", "balcony.nooper.hosts", "balcony.nooper.host",
+	"balcony.approver.status", "balcony.applier.status", "balcony.applier.plan",
 }
 
 // consumer is the API rights of a durable pull consumer named name on
@@ -191,13 +200,22 @@ func For(role Role, name, pub string) (Permissions, error) {
 		}, consumer("EVENTS", "chatbridge", bus.EventPrefix+">")...),
 			bucket("chatbridge")...), streamInfo(ChatBridge)...)
 		p.Subscribe = []string{inbox}
+	case Web:
+		// It reads through the services' requests and follows
+		// balcony.event.> live (no consumer: a page loads the state,
+		// then refreshes when told). Behind an authenticating proxy it
+		// approves and revokes as the proxy's user, as the chat bridge
+		// does as its speaker's login.
+		p.Publish = append(append([]string{"balcony.approver.approve.*", "balcony.approver.revoke.*"},
+			overview...), streamInfo(Web)...)
+		p.Subscribe = []string{bus.EventPrefix + ">", inbox}
 	case Person:
 		if err := bus.ValidToken(name); err != nil || strings.ToLower(name) != name {
 			return p, fmt.Errorf("login %q: want lower-case letters, digits, '-' or '_'", name)
 		}
-		p.Publish = []string{"balcony.nooper.show", "balcony.nooper.renoop", "balcony.approver.status",
+		p.Publish = append([]string{"balcony.nooper.renoop",
 			"balcony.approver.approve." + name, "balcony.approver.revoke." + name,
-			"balcony.applier.status", "balcony.applier.plan", "balcony.applier.*." + name}
+			"balcony.applier.*." + name}, overview...)
 		p.Subscribe = []string{bus.EventPrefix + ">", inbox}
 	default:
 		return p, fmt.Errorf("unknown role %q", role)

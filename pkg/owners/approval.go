@@ -14,6 +14,9 @@ const (
 	SourceCLI    = "cli"
 	SourceGitHub = "github"
 	SourceChat   = "chat"
+	// SourceWeb is the web view, as the user its authenticating proxy
+	// names.
+	SourceWeb = "web"
 )
 
 // Ways a group is approved, in GroupStatus.Via.
