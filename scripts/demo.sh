@@ -8,6 +8,7 @@
 # rest, printing the rollout as it goes.
 #
 #   BALCONY_DEMO_PORT=4222   port of the embedded bus (for the nats CLI)
+#   BALCONY_DEMO_HTTP=8080   port of the web view (http://127.0.0.1:8080/)
 #   BALCONY_DEMO_KEEP=1      keep everything running after the deltas, until Ctrl-C
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +16,7 @@ bin=$top/bin
 demo=$top/.demo
 port=${BALCONY_DEMO_PORT:-4222}
 url=nats://127.0.0.1:$port
+http=127.0.0.1:${BALCONY_DEMO_HTTP:-8080}
 hosts="fozzie statler waldorf"
 
 pids=()
@@ -67,6 +69,12 @@ printf 'admins: [gonzo]\nlogins:\n  kermit@example.com: kermit\n' > "$demo/appro
 pids+=($!)
 for _ in $(seq 100); do grep -q "approver started" "$demo/logs/approver.log" && break; sleep 0.2; done
 grep -q "approver started" "$demo/logs/approver.log" || { cat "$demo/logs/approver.log"; exit 1; }
+
+say "starting the web view on http://$http/ (read-only: no authenticating proxy in front)"
+"$bin/web" --nats-url "$url" --http-listen "$http" >"$demo/logs/web.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "serving the web view" "$demo/logs/web.log" && break; sleep 0.2; done
+grep -q "serving the web view" "$demo/logs/web.log" || { cat "$demo/logs/web.log"; exit 1; }
 
 say "installing the post-receive hook"
 "$bin/committer" install-hook --nats-url "$url" --branch main "$demo/puppet.git"
@@ -147,7 +155,8 @@ awk -v s="$start" -v e="$end" -v p="$puppet_total" -v n="$runs" 'BEGIN {
   printf "pipeline, first push to last delta: %.1f s\n", e - s
   printf "agents: %d Puppet runs, %.1f s of Puppet time in all (3 agents in parallel on this machine)\n", n, p }'
 
+say "the review in a browser: http://$http/ (the fleet: http://$http/fleet)"
 if [ "${BALCONY_DEMO_KEEP:-}" = 1 ]; then
-  say "the bus stays up on $url: try 'nats --server $url stream ls' and 'nats --server $url sub \"balcony.event.>\"'; Ctrl-C stops"
+  say "the web view stays up on http://$http/, the bus on $url: try 'nats --server $url stream ls' and 'nats --server $url sub \"balcony.event.>\"'; Ctrl-C stops"
   wait
 fi

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/balcony-dev/balcony/pkg/applier"
+	"github.com/balcony-dev/balcony/pkg/approver"
+	"github.com/balcony-dev/balcony/pkg/nooper"
+	"github.com/balcony-dev/balcony/pkg/rollout"
+)
+
+// Stage is where a commit is, across noop, approval and apply: Key is
+// stable (a CSS class and the data-stage attribute tests and scripts
+// read), Label the words shown, Detail the why.
+type Stage struct {
+	Key    string
+	Label  string
+	Detail string
+}
+
+// The stage keys, in the order a commit goes through them.
+const (
+	StageNooping       = "nooping"
+	StageNeedsApproval = "needs-approval"
+	StageHeld          = "held"
+	StageApproved      = "approved"
+	StageApplying      = "applying"
+	StageApplied       = "applied"
+	StageHalted        = "halted"
+	StageCancelled     = "cancelled"
+)
+
+// commitStage is a commit's stage from its noop summary, its approval
+// state (nil when the approver has none yet) and the applier's status
+// (nil when the applier did not answer).
+func commitStage(s nooper.CommitSummary, ap *approver.StatusReply, st *applier.StatusReply) Stage {
+	if s.State != nooper.StateReady {
+		detail := fmt.Sprintf("%s to answer", count(s.Hosts, "host"))
+		if p := s.Progress; p != nil {
+			detail = fmt.Sprintf("%d of %d hosts answered", p.Answered, p.Hosts)
+		}
+		return Stage{Key: StageNooping, Label: "nooping", Detail: detail}
+	}
+	switch {
+	case ap == nil:
+		return Stage{Key: StageNeedsApproval, Label: "ready", Detail: "approval not evaluated yet"}
+	case ap.Approved:
+		return applyStage(s.Commit.SHA, st)
+	case len(ap.Status.HeldBack) > 0:
+		return Stage{Key: StageHeld, Label: "ready · held back", Detail: ap.Status.HeldBack[0]}
+	}
+	missing, n := "", 0
+	for _, g := range ap.Status.Groups {
+		if !g.Approved {
+			n++
+			if missing == "" {
+				missing = g.Missing
+			}
+		}
+	}
+	detail := fmt.Sprintf("%d of %s to sign off", n, count(len(ap.Status.Groups), "change group"))
+	if missing != "" {
+		detail += ": " + missing
+	}
+	return Stage{Key: StageNeedsApproval, Label: "ready · needs approval", Detail: detail}
+}
+
+// applyStage is an approved commit's stage: its rollout's, when the
+// current rollout applies it.
+func applyStage(sha string, st *applier.StatusReply) Stage {
+	approved := Stage{Key: StageApproved, Label: "approved"}
+	if st == nil || st.Rollout == nil || !inRollout(st.Rollout, sha) {
+		if st != nil && st.Blocked != "" {
+			approved.Detail = "not applied: " + st.Blocked
+		}
+		return approved
+	}
+	r := st.Rollout
+	switch {
+	case r.State == applier.StateCancelled:
+		return Stage{Key: StageCancelled, Label: "approved · rollout cancelled", Detail: "by " + r.CancelledBy}
+	case r.Progress.Halted != nil:
+		h := r.Progress.Halted
+		return Stage{Key: StageHalted, Label: "halted", Detail: strings.TrimSpace(h.Set + ": " + h.Reason)}
+	case st.Step != nil && st.Step.Kind == rollout.StepComplete:
+		return Stage{Key: StageApplied, Label: "applied", Detail: countsText(st.Step.Counts)}
+	}
+	s := Stage{Key: StageApplying, Label: "applying"}
+	if st.Step != nil {
+		if st.Step.Set != "" {
+			s.Label += " set " + st.Step.Set
+		}
+		s.Detail = countsText(st.Step.Counts)
+	}
+	return s
+}
+
+// inRollout tells whether r applies sha: its target or a commit of its
+// range.
+func inRollout(r *applier.Rollout, sha string) bool {
+	if r.Target.SHA == sha {
+		return true
+	}
+	for _, c := range r.Range {
+		if c.SHA == sha {
+			return true
+		}
+	}
+	return false
+}
+
+func countsText(c rollout.Counts) string {
+	return fmt.Sprintf("done %d, failed %d, skipped %d, running %d, pending %d", c.Done, c.Failed, c.Skipped, c.Running, c.Pending)
+}
+
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// HostColour is the state a host is drawn in on the fleet grid, worst
+// first: the first that holds.
+func hostColour(h nooper.HostSummary, locked bool, failedInRollout bool) (key, label string) {
+	switch {
+	case h.Silent:
+		return "silent", "silent"
+	case h.Failed != "" || failedInRollout:
+		return "failed", "failed"
+	case locked || h.PuppetDisabled != "":
+		return "locked", "locked"
+	case h.PendingGroups > 0:
+		return "pending", "pending changes"
+	}
+	return "current", "up to date"
+}
