@@ -183,6 +183,9 @@ func testLiveUpdate(t *testing.T, b *Browser) {
 		t.Fatalf("status %d, want 200", status)
 	}
 	p.WaitText("#status", "connected")
+	if w, h := Eval[int](p, "innerWidth"), Eval[int](p, "innerHeight"); w != DesktopWidth || h != DesktopHeight {
+		t.Errorf("viewport %dx%d, want %dx%d", w, h, DesktopWidth, DesktopHeight)
+	}
 	loadID := Eval[string](p, "window.loadID")
 	if got := p.Text("#msg"); got != "none yet" {
 		t.Fatalf("message before any push: %q", got)

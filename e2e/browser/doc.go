@@ -41,7 +41,10 @@
 // Page.Screenshot writes a full-page PNG to
 // $BALCONY_SCREENSHOTS/<TestName>/<name>.png, by default under
 // os.TempDir()/balcony-screenshots, never inside the repository, and logs the
-// path. A later run of the same test overwrites them.
+// path. A later run of the same test overwrites them. When a test fails,
+// each of its pages is written as failed-page<n>.png before it closes.
+// Pages start with a 1280x900 desktop viewport; Page.Phone makes one a
+// 390x844 phone.
 //
 // Methods of Page call t.Fatal, so call them from the test's goroutine.
 package browser
