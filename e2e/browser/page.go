@@ -162,16 +162,36 @@ func (p *Page) WaitText(selector, substr string) string {
 		const e = document.querySelector(selector);
 		return e !== null && e.innerText.includes(substr) ? e.innerText : false;
 	}`
-	// Polled in the page, at an interval rather than on animation frames,
-	// which a page that is not visible does not get.
-	text, err := chromedp.Run(p.ctx, chromedp.PollFunction[string](predicate,
-		chromedp.WithPollingArgs(selector, substr),
-		chromedp.WithPollingInterval(waitInterval),
-		chromedp.WithPollingTimeout(0)))
-	if err != nil {
+	for {
+		// Polled in the page, at an interval rather than on animation
+		// frames, which a page that is not visible does not get.
+		text, err := chromedp.Run(p.ctx, chromedp.PollFunction[string](predicate,
+			chromedp.WithPollingArgs(selector, substr),
+			chromedp.WithPollingInterval(waitInterval),
+			chromedp.WithPollingTimeout(0)))
+		if err == nil {
+			return text
+		}
+		// A navigation (a form posted, a redirect) ends the document the
+		// poll ran in: wait on in the next one.
+		if p.ctx.Err() == nil && navigated(err) {
+			select {
+			case <-p.ctx.Done():
+			case <-time.After(waitInterval):
+			}
+			continue
+		}
 		p.t.Fatalf("browser: waiting for %q in %s: %v; it shows %s", substr, selector, err, p.describe(selector))
 	}
-	return text
+}
+
+// navigated tells whether err is the end of the document a script ran in,
+// which a navigation brings.
+func navigated(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") ||
+		strings.Contains(msg, "Execution context was destroyed") ||
+		strings.Contains(msg, "Inspected target navigated or closed")
 }
 
 // describe says what the element matching selector shows, for a failure

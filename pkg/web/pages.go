@@ -301,13 +301,13 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, verb string, do 
 	s.metrics.approvals.WithLabelValues(verb, "ok").Inc()
 	s.log.Info().Str("commit", reply.Commit).Str("login", login).Str("verb", verb).Bool("approved", reply.Approved).Msg("approval from the web")
 	said := verb + " as " + login + ": "
-	if reply.Approved {
+	switch {
+	case reply.Message != "":
+		said += reply.Message
+	case reply.Approved:
 		said += "the commit is approved"
-	} else {
+	default:
 		said += "the commit is not yet approved"
-	}
-	if reply.Message != "" {
-		said += " (" + reply.Message + ")"
 	}
 	http.Redirect(w, r, "/commit/"+url.PathEscape(reply.Commit)+"?said="+url.QueryEscape(said), http.StatusSeeOther)
 }
