@@ -27,6 +27,7 @@ var metricsPorts = map[string]string{
 	"balcony-applier.service":         "9484",
 	"balcony-chatbridge.service":      "9485",
 	"balcony-agent.service":           "9486",
+	"balcony-web.service":             "9487",
 }
 
 // need finds a Debian package's command, installing the package when this
@@ -251,6 +252,29 @@ func TestServiceHardening(t *testing.T) {
 		}
 		if name != "balcony-nats.service" && !strings.Contains(text, "--nats-creds %d/nats.nk") {
 			t.Errorf("%s does not read its nkey seed from its credentials", name)
+		}
+	}
+}
+
+// TestWebIsReadOnlyOnLoopback checks that the web unit serves its pages on
+// loopback only and read-only: approving is the operator's choice
+// (--user-header in web.env), made with the proxy in front, since the
+// header is believed from any local address.
+func TestWebIsReadOnlyOnLoopback(t *testing.T) {
+	text, ok := units(t)["balcony-web.service"]
+	if !ok {
+		t.Fatal("no balcony-web.service")
+	}
+	if !strings.Contains(text, "Environment=HTTP_LISTEN=127.0.0.1:") {
+		t.Error("balcony-web.service: HTTP_LISTEN is not on 127.0.0.1")
+	}
+	words := execStart(t, "balcony-web.service", text)
+	if !strings.Contains(strings.Join(words, " "), "--http-listen ${HTTP_LISTEN}") {
+		t.Errorf("balcony-web.service does not pass HTTP_LISTEN to --http-listen: %v", words)
+	}
+	for _, w := range words {
+		if strings.HasPrefix(w, "--user-header") || strings.HasPrefix(w, "--trusted-proxy") {
+			t.Errorf("balcony-web.service gives %s: approving must be asked for in web.env", w)
 		}
 	}
 }
