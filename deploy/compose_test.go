@@ -16,6 +16,7 @@ import (
 // convention of metricsPorts.
 var composePorts = map[string]string{
 	"nooper": "9481", "committer": "9482", "approver": "9483", "applier": "9484", "chatbridge": "9485", "agent": "9486",
+	"web": "9487",
 }
 
 // composeConfig is docker-compose.yml as `docker-compose config` resolves
@@ -95,6 +96,24 @@ func TestComposeIsValid(t *testing.T) {
 		}
 		if !published {
 			t.Errorf("%s: metrics port %s not published: %v", name, port, svc.Ports)
+		}
+	}
+	// Metrics and the web view's pages are for this host alone: nothing
+	// authenticates a scrape, and the pages trust a proxy's header.
+	for name, svc := range cfg.Services {
+		if name == "nats" {
+			continue // the bus, for agents elsewhere
+		}
+		for _, p := range svc.Ports {
+			ip := ""
+			if m, ok := p.(map[string]any); ok {
+				ip = fmt.Sprint(m["host_ip"])
+			} else if parts := strings.Split(fmt.Sprint(p), ":"); len(parts) == 3 {
+				ip = parts[0]
+			}
+			if ip != "127.0.0.1" {
+				t.Errorf("%s publishes %v beyond the host's loopback", name, p)
+			}
 		}
 	}
 }
