@@ -8,7 +8,7 @@
 # rest, printing the rollout as it goes.
 #
 #   BALCONY_DEMO_PORT=4222   port of the embedded bus (for the nats CLI)
-#   BALCONY_DEMO_HTTP=8080   port of the web view (http://127.0.0.1:8080/)
+#   BALCONY_DEMO_HTTP=8081   port of the web view (http://127.0.0.1:8081/)
 #   BALCONY_DEMO_KEEP=1      keep everything running after the deltas, until Ctrl-C
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +16,7 @@ bin=$top/bin
 demo=$top/.demo
 port=${BALCONY_DEMO_PORT:-4222}
 url=nats://127.0.0.1:$port
-http=127.0.0.1:${BALCONY_DEMO_HTTP:-8080}
+http=127.0.0.1:${BALCONY_DEMO_HTTP:-8081}
 hosts="fozzie statler waldorf"
 
 pids=()

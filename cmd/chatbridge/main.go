@@ -105,6 +105,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		return fmt.Errorf("--config: %w", err)
 	}
 	reg := metrics.NewRegistry()
+	o.bus.Registerer = reg
 	if o.metrics.Listen != "" {
 		srv, err := metrics.Start(ctx, o.metrics.Listen, reg, log)
 		if err != nil {

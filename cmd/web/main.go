@@ -77,7 +77,7 @@ may approve and revoke, as that login. The header is believed only from
 	o.bus.Needs = credentials.Streams[credentials.Web]
 	o.bus.Server.Register(f, "/var/lib/balcony/web/nats", daemon.ConnectByDefault)
 	o.metrics.Register(f)
-	f.StringVar(&o.listen, "http-listen", "127.0.0.1:8080", "address to serve the pages on (host:port)")
+	f.StringVar(&o.listen, "http-listen", "127.0.0.1:8081", "address to serve the pages on (host:port; 8081: committer serve's CI trigger takes 8080)")
 	f.StringVar(&o.userHeader, "user-header", "", "request header naming the login an authenticating proxy vouches for (e.g. X-Forwarded-User); empty: read-only")
 	f.StringSliceVar(&o.proxies, "trusted-proxy", nil, "network (CIDR) the proxy's requests come from; repeatable; default loopback")
 	return root
@@ -97,6 +97,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		proxies = append(proxies, prefix)
 	}
 	reg := metrics.NewRegistry()
+	o.bus.Registerer = reg
 	if o.metrics.Listen != "" {
 		srv, err := metrics.Start(ctx, o.metrics.Listen, reg, log)
 		if err != nil {
