@@ -220,7 +220,11 @@ func hostInRollout(st *applier.StatusReply, host string) (state, reason string) 
 			for _, h := range b {
 				if h == host {
 					p := r.Progress.Host(host)
-					return fmt.Sprintf("%s (set %s)", p.State, s.Set), p.Reason
+					why := p.Reason
+					if res, ok := r.Results[host]; ok && res.PuppetSeconds > 0 {
+						why = strings.TrimPrefix(fmt.Sprintf("%s; apply %.1f s of Puppet", why, res.PuppetSeconds), "; ")
+					}
+					return fmt.Sprintf("%s (set %s)", p.State, s.Set), why
 				}
 			}
 		}

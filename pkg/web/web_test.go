@@ -277,6 +277,45 @@ func TestPages(t *testing.T) {
 	}
 }
 
+// A running rollout shows on the fleet, on the list and on the commit it
+// applies: its step, each set's bar, a halt's reason; a host's apply
+// shows on its page.
+func TestRolloutOnThePages(t *testing.T) {
+	base, f, _ := startView(t, Options{})
+	f.mu.Lock()
+	f.approvals = &approver.StatusReply{Commit: seat, Ready: true, Approved: true}
+	f.applier = &applier.StatusReply{
+		Rollout: &applier.Rollout{ID: "r1", Target: seat,
+			Plan: rollout.Plan{Stages: []rollout.Stage{{Set: "canaries", Batches: [][]string{{"fozzie.example.com"}}}, {Set: "all", Batches: [][]string{{"statler.example.com", "waldorf.example.com"}}}}},
+			Progress: rollout.Progress{
+				Hosts:  map[string]rollout.HostProgress{"fozzie.example.com": {State: rollout.Done}, "statler.example.com": {State: rollout.Failed, Reason: "a change nobody approved"}},
+				Halted: &rollout.Halt{Set: "all", Reason: "1 of 2 failed (threshold 0)"}},
+			Results: map[string]applier.HostResult{"statler.example.com": {Outcome: "failed", PuppetSeconds: 7.5}},
+		},
+		Step:   &rollout.Step{Kind: rollout.StepHalted, Set: "all"},
+		Stages: []applier.StageCounts{{Set: "canaries", Counts: rollout.Counts{Done: 1}}, {Set: "all", Counts: rollout.Counts{Failed: 1, Pending: 1}}},
+		Locks:  []applier.Lock{{Host: "waldorf.example.com", By: "gonzo", Reason: "disk swap"}},
+	}
+	f.mu.Unlock()
+	for path, want := range map[string][]string{
+		"/fleet": {`class="cell locked"`, "HALTED at set all: 1 of 2 failed (threshold 0)", `<rect class="done" x="0" y="0" width="100"`,
+			`<rect class="failed" x="0" y="0" width="50"`, `<rect class="pending" x="50" y="0" width="50"`},
+		"/":                         {`data-stage="halted"`, "all: 1 of 2 failed (threshold 0)"},
+		"/commit/" + seatSHA:        {`id="rollout"`, "halted at set all"},
+		"/host/statler.example.com": {"failed (set all): a change nobody approved", "apply 7.5 s of Puppet"},
+	} {
+		code, page := get(t, base+path)
+		if code != http.StatusOK {
+			t.Errorf("%s: %d", path, code)
+		}
+		for _, w := range want {
+			if !strings.Contains(page, w) {
+				t.Errorf("%s lacks %q", path, w)
+			}
+		}
+	}
+}
+
 // A service that does not answer leaves a note, and the page shows what
 // the others said.
 func TestPageWithoutTheApplier(t *testing.T) {
