@@ -87,7 +87,7 @@ func TestWebView(t *testing.T) {
 	// By keyboard: the approve button takes the focus and Enter presses it.
 	browser.Eval[bool](page, "(document.getElementById('approve').focus(), true)")
 	page.Press("\r")
-	page.WaitText(".said", "approve as statler: the commit is approved")
+	page.WaitText(".said", "Approved as statler.")
 	page.WaitText("#stage .badge", "approved")
 	page.Screenshot("commit-approved")
 

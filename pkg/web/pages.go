@@ -37,7 +37,8 @@ type page struct {
 	// Notes are services that did not answer, or answered an error: the
 	// page shows what it could.
 	Notes []string
-	// Said is the outcome of the approval just made, shown once.
+	// Said is what the user just did (approve, revoke), as the
+	// redirect after it names it.
 	Said string
 }
 
@@ -197,7 +198,7 @@ func (s *Server) commitPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadGateway, "Commit "+rev, note("nooper", err))
 		return
 	}
-	d := commitData{page: page{Title: protocol.Short(doc.Commit.SHA) + " " + doc.Commit.Subject, Nav: "commits", User: s.user(r), Said: r.URL.Query().Get("said")},
+	d := commitData{page: page{Title: protocol.Short(doc.Commit.SHA) + " " + doc.Commit.Subject, Nav: "commits", User: s.user(r)},
 		Commit: doc.Commit, Short: protocol.Short(doc.Commit.SHA), Branch: doc.Branch, Complete: doc.Complete, Progress: doc.Progress, Result: doc.Result}
 	if doc.Complete {
 		d.Approval, err = approver.Client{NC: s.conn.NC}.Status(ctx, doc.Commit.SHA)
@@ -211,6 +212,12 @@ func (s *Server) commitPage(w http.ResponseWriter, r *http.Request) {
 	if d.Approval != nil && d.User != "" {
 		for _, a := range d.Approval.Approvals {
 			d.Revocable = d.Revocable || a.By == d.User
+		}
+		switch r.URL.Query().Get("done") {
+		case "approve":
+			d.Said = "Approved as " + d.User + "."
+		case "revoke":
+			d.Said = "Revoked " + d.User + "'s approval."
 		}
 	}
 	var st *applier.StatusReply
@@ -300,16 +307,9 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, verb string, do 
 	}
 	s.metrics.approvals.WithLabelValues(verb, "ok").Inc()
 	s.log.Info().Str("commit", reply.Commit).Str("login", login).Str("verb", verb).Bool("approved", reply.Approved).Msg("approval from the web")
-	said := verb + " as " + login + ": "
-	switch {
-	case reply.Message != "":
-		said += reply.Message
-	case reply.Approved:
-		said += "the commit is approved"
-	default:
-		said += "the commit is not yet approved"
-	}
-	http.Redirect(w, r, "/commit/"+url.PathEscape(reply.Commit)+"?said="+url.QueryEscape(said), http.StatusSeeOther)
+	// The page after says what was done from a fixed word, never from
+	// text in the address, which anyone could write into a link.
+	http.Redirect(w, r, "/commit/"+url.PathEscape(reply.Commit)+"?done="+verb, http.StatusSeeOther)
 }
 
 // sameOrigin tells whether a form post came from a page of this site:

@@ -400,7 +400,7 @@ func TestApproveBehindTheProxy(t *testing.T) {
 	f.mu.Unlock()
 
 	code, loc, body := postApprove(t, base, path, seen, "X-Forwarded-User", "statler", "Origin", base)
-	if code != http.StatusSeeOther || !strings.HasPrefix(loc, "/commit/"+seatSHA+"?said=") {
+	if code != http.StatusSeeOther || loc != "/commit/"+seatSHA+"?done=approve" {
 		t.Fatalf("approve: %d to %q: %s", code, loc, body)
 	}
 	f.mu.Lock()
@@ -410,8 +410,8 @@ func TestApproveBehindTheProxy(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the approval sent as statler (-want +got):\n%s", diff)
 	}
-	_, said := get(t, base+loc)
-	if !strings.Contains(said, "approve as statler: the commit is approved") {
+	_, said := get(t, base+loc, "X-Forwarded-User", "statler")
+	if !strings.Contains(said, `<p class="said" role="status">Approved as statler.</p>`) {
 		t.Errorf("the page after approving does not say so")
 	}
 }
