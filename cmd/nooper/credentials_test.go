@@ -22,14 +22,14 @@ func TestCredentialsVerb(t *testing.T) {
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "9 identities") {
+	if !strings.HasPrefix(out.String(), "10 identities") {
 		t.Errorf("output %q", out.String())
 	}
 	users, err := os.ReadFile(filepath.Join(creds, "users.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# agent a.example.com", "# agent b.example.com", "# agent c.example.com", "# person kermit", "# chatbridge chatbridge"} {
+	for _, want := range []string{"# agent a.example.com", "# agent b.example.com", "# agent c.example.com", "# person kermit", "# chatbridge chatbridge", "# web web"} {
 		if !strings.Contains(string(users), want) {
 			t.Errorf("users.conf lacks %q", want)
 		}
