@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,19 +85,33 @@ func newFleetWith(t *testing.T, hosts []string, sec *securedBus, codeFromBus []s
 		sec.configure(t, dir, hosts)
 	}
 	run(t, dir, filepath.Join(repoRoot(), "scripts", "sample-repo.sh"), "init", f.bare, f.work)
-	// Each host's current state is the initial commit, applied for real.
-	for _, h := range hosts {
+	// Each host's current state is the initial commit, applied for real,
+	// two at a time (each its own vardir): most of a Puppet run is one
+	// core's work.
+	var wg sync.WaitGroup
+	errs := make([]error, len(hosts))
+	slots := make(chan struct{}, 2)
+	for i, h := range hosts {
 		root := f.root(h)
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		name := strings.Split(h, ".")[0]
 		cmd := exec.Command("puppet", "apply", "--color=false", "--certname", h,
-			"--vardir", filepath.Join(dir, "setup-var"), "--modulepath", "modules",
-			"--report", "--reports=none", "--lastrunreport", filepath.Join(dir, "setup-report.yaml"), "manifests")
+			"--vardir", filepath.Join(dir, "setup-var-"+name), "--modulepath", "modules",
+			"--report", "--reports=none", "--lastrunreport", filepath.Join(dir, "setup-report-"+name+".yaml"), "manifests")
 		cmd.Dir, cmd.Env = f.work, append(os.Environ(), "FACTER_balcony_root="+root)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("apply the initial code on %s: %v\n%s", h, err, out)
-		}
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("apply the initial code on %s: %v\n%s", h, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 	f.startNooper(t)
 	f.conn, f.watcher = f.connectAs(t, credentials.Nooper, ""), f.connectAs(t, credentials.Person, f.secured.watcherLogin())
