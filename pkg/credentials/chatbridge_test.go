@@ -21,6 +21,7 @@ import (
 // EVENTS, its bucket, and the service requests of its commands; it cannot
 // announce.
 func TestChatBridgeRunsWithItsCredentials(t *testing.T) {
+	t.Parallel() // each its own bus; most of the time is waiting for a denial
 	b := credtest.Start(t, spec, nil)
 	irc := ircdtest.Start(t, "#ops")
 	watcher := ircdtest.Connect(t, irc, "kermit", "#ops")

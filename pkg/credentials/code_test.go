@@ -14,6 +14,7 @@ import (
 // The committer writes the code object store; an agent reads it and
 // cannot write it, nor read another store.
 func TestCodeObjects(t *testing.T) {
+	t.Parallel() // each its own bus; most of the time is waiting for a denial
 	b := credtest.Start(t, spec, nil)
 	ctx := context.Background()
 	// Three chunks of the object store's 128 KiB, so reading takes the

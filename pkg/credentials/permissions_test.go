@@ -89,6 +89,7 @@ func violated(t *testing.T, b *credtest.Bus, who, what string) {
 // registers its host, catches up on a run stored before it started,
 // answers a live one, announces, and never needs more.
 func TestAgentRunsWithItsCredentials(t *testing.T) {
+	t.Parallel() // each its own bus; most of the time is waiting for a denial
 	b := credtest.Start(t, spec, nil)
 	publishRun(t, b.Nooper, "before-start", fozzie)
 	publishRun(t, b.Nooper, "for-statler", statler)
@@ -134,6 +135,7 @@ func TestAgentRunsWithItsCredentials(t *testing.T) {
 
 // What an agent must not do, each tried as the agent of fozzie.
 func TestAgentCannot(t *testing.T) {
+	t.Parallel() // each its own bus; most of the time is waiting for a denial
 	b := credtest.Start(t, spec, nil)
 	publishRun(t, b.Nooper, "for-statler", statler)
 	c := b.Connect(t, credentials.Agent, fozzie)
@@ -255,6 +257,7 @@ func pubOf(t *testing.T, b *credtest.Bus, role credentials.Role, name string) st
 // A person approves only as themselves, asks the services, and reads no
 // bucket; the services answer them without rights on anyone's inbox.
 func TestPerson(t *testing.T) {
+	t.Parallel() // each its own bus; most of the time is waiting for a denial
 	b := credtest.Start(t, spec, nil)
 	ctx := context.Background()
 	approver := b.Connect(t, credentials.Approver, "")
@@ -312,6 +315,7 @@ func TestPerson(t *testing.T) {
 // Each service can do what its daemon does at start with its own
 // credentials, and no daemon but the nooper can provision.
 func TestServicesStartWithTheirRights(t *testing.T) {
+	t.Parallel() // each its own bus; most of the time is waiting for a denial
 	b := credtest.Start(t, spec, nil)
 	ctx := context.Background()
 	for role, streams := range credentials.Streams {
@@ -398,6 +402,7 @@ func TestServicesStartWithTheirRights(t *testing.T) {
 // The secured bus works over TLS, for the daemon that embeds it and for
 // the others.
 func TestSecuredBusOverTLS(t *testing.T) {
+	t.Parallel() // each its own bus; most of the time is waiting for a denial
 	files := bustest.NewTLSFiles(t)
 	b := credtest.Start(t, spec, &credtest.TLS{CA: files.CA, Cert: files.Cert, Key: files.Key})
 	if !strings.HasPrefix(b.URL, "tls://") {

@@ -22,6 +22,7 @@ import (
 // to the services and its approvals behind the proxy are allowed (nobody
 // answers them here), it follows balcony.event.>, and it cannot announce.
 func TestWebRunsWithItsCredentials(t *testing.T) {
+	t.Parallel() // each its own bus; most of the time is waiting for a denial
 	b := credtest.Start(t, spec, nil)
 	conn := b.Connect(t, credentials.Web, "")
 	for _, s := range credentials.Streams[credentials.Web] {
