@@ -56,6 +56,20 @@ type Rollout struct {
 	Updated     time.Time `msgpack:"updated" json:"updated"`
 }
 
+// Applies tells whether r applies sha: its target or a commit of its
+// range.
+func (r *Rollout) Applies(sha string) bool {
+	if r.Target.SHA == sha {
+		return true
+	}
+	for _, c := range r.Range {
+		if c.SHA == sha {
+			return true
+		}
+	}
+	return false
+}
+
 // HostResult is what a host's apply came to beyond its state.
 type HostResult struct {
 	Outcome string `msgpack:"outcome" json:"outcome"`

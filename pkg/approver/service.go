@@ -52,6 +52,20 @@ type StatusReply struct {
 	Warnings []string `json:"warnings"`
 }
 
+// Unapproved counts the groups not approved yet and says who can approve
+// the first of them.
+func (r *StatusReply) Unapproved() (n int, firstMissing string) {
+	for _, g := range r.Status.Groups {
+		if !g.Approved {
+			n++
+			if firstMissing == "" {
+				firstMissing = g.Missing
+			}
+		}
+	}
+	return n, firstMissing
+}
+
 // View is what review.ApprovalMarkdown renders of the reply.
 func (r *StatusReply) View() review.ApprovalView {
 	v := review.ApprovalView{Commit: r.Commit, Ready: r.Ready, Status: r.Status, Approvals: r.Approvals, Warnings: r.Warnings}

@@ -75,15 +75,7 @@ func commitLine(doc review.Document, ap *approver.StatusReply, st *applier.Statu
 	case len(ap.Status.HeldBack) > 0:
 		parts = append(parts, "approval HELD BACK: "+ap.Status.HeldBack[0])
 	default:
-		missing, n := "", 0
-		for _, g := range ap.Status.Groups {
-			if !g.Approved {
-				n++
-				if missing == "" {
-					missing = g.Missing
-				}
-			}
-		}
+		n, missing := ap.Unapproved()
 		p := fmt.Sprintf("needs approval: %d of %s", n, count(len(ap.Status.Groups), "change group"))
 		if missing != "" {
 			p += " (" + missing + ")"
@@ -103,27 +95,13 @@ func applyStage(sha string, st *applier.StatusReply) string {
 		return "apply: unknown (the applier does not answer)"
 	}
 	r := st.Rollout
-	if r == nil || !inRollout(r, sha) {
+	if r == nil || !r.Applies(sha) {
 		if st.Blocked != "" {
 			return "apply: not started (" + st.Blocked + ")"
 		}
 		return "apply: not started"
 	}
 	return "apply: " + rolloutState(st)
-}
-
-// inRollout tells whether r applies sha: its target or a commit of its
-// range.
-func inRollout(r *applier.Rollout, sha string) bool {
-	if r.Target.SHA == sha {
-		return true
-	}
-	for _, c := range r.Range {
-		if c.SHA == sha {
-			return true
-		}
-	}
-	return false
 }
 
 // rolloutState is a rollout's step, counts and halt reason.

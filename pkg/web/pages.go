@@ -224,7 +224,7 @@ func (s *Server) commitPage(w http.ResponseWriter, r *http.Request) {
 	if d.Approval != nil && d.Approval.Approved {
 		st = s.applierStatus(ctx, &d.page)
 		d.Rollout = rolloutOf(st)
-		if st != nil && (st.Rollout == nil || !inRollout(st.Rollout, doc.Commit.SHA)) {
+		if st != nil && (st.Rollout == nil || !st.Rollout.Applies(doc.Commit.SHA)) {
 			d.Rollout = nil
 		}
 	}

@@ -50,15 +50,7 @@ func commitStage(s nooper.CommitSummary, ap *approver.StatusReply, st *applier.S
 	case len(ap.Status.HeldBack) > 0:
 		return Stage{Key: StageHeld, Label: "ready · held back", Detail: ap.Status.HeldBack[0]}
 	}
-	missing, n := "", 0
-	for _, g := range ap.Status.Groups {
-		if !g.Approved {
-			n++
-			if missing == "" {
-				missing = g.Missing
-			}
-		}
-	}
+	n, missing := ap.Unapproved()
 	detail := fmt.Sprintf("%d of %s to sign off", n, count(len(ap.Status.Groups), "change group"))
 	if missing != "" {
 		detail += ": " + missing
@@ -70,7 +62,7 @@ func commitStage(s nooper.CommitSummary, ap *approver.StatusReply, st *applier.S
 // current rollout applies it.
 func applyStage(sha string, st *applier.StatusReply) Stage {
 	approved := Stage{Key: StageApproved, Label: "approved"}
-	if st == nil || st.Rollout == nil || !inRollout(st.Rollout, sha) {
+	if st == nil || st.Rollout == nil || !st.Rollout.Applies(sha) {
 		if st != nil && st.Blocked != "" {
 			approved.Detail = "not applied: " + st.Blocked
 		}
@@ -94,20 +86,6 @@ func applyStage(sha string, st *applier.StatusReply) Stage {
 		s.Detail = countsText(st.Step.Counts)
 	}
 	return s
-}
-
-// inRollout tells whether r applies sha: its target or a commit of its
-// range.
-func inRollout(r *applier.Rollout, sha string) bool {
-	if r.Target.SHA == sha {
-		return true
-	}
-	for _, c := range r.Range {
-		if c.SHA == sha {
-			return true
-		}
-	}
-	return false
 }
 
 func countsText(c rollout.Counts) string {
