@@ -17,6 +17,7 @@ build:
 
 test: build
 	./scripts/ensure-puppet.sh
+	./scripts/ensure-chromium.sh
 	$(GO) vet ./...
 	$(GO) test -race -timeout 15m $$($(GO) list ./... | grep -v '/e2e$$')
 	$(GO) test -race -timeout 15m ./e2e/
@@ -42,6 +43,7 @@ unit:
 
 e2e: build
 	./scripts/ensure-puppet.sh
+	./scripts/ensure-chromium.sh
 	$(GO) test -race -timeout 15m -v ./e2e/
 
 demo: build
