@@ -227,6 +227,28 @@ func (c *cluster) connect(name string) *bus.Conn {
 	return conn
 }
 
+// connectTo connects to n alone, as a client that knows no other node.
+func (c *cluster) connectTo(name string, n *node) *bus.Conn {
+	c.t.Helper()
+	conn, err := bus.Connect(context.Background(), bus.Options{URL: n.url(), Name: name, Log: zerolog.Nop()})
+	if err != nil {
+		c.t.Fatalf("connect %s to %s: %v", name, n.name, err)
+	}
+	c.t.Cleanup(conn.Close)
+	return conn
+}
+
+// survivor is a node other than victim.
+func (c *cluster) survivor(victim *node) *node {
+	for _, n := range c.nodes {
+		if n != victim {
+			return n
+		}
+	}
+	c.t.Fatal("a cluster of one node")
+	return nil
+}
+
 // byName is the node named name.
 func (c *cluster) byName(name string) *node {
 	c.t.Helper()
