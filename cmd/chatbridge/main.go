@@ -106,14 +106,11 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	}
 	reg := metrics.NewRegistry()
 	o.bus.Registerer = reg
-	if o.metrics.Listen != "" {
-		srv, err := metrics.Start(ctx, o.metrics.Listen, reg, log)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		log.Info().Str("addr", srv.Addr()).Msg("serving metrics")
+	endpoint, err := o.metrics.Serve(ctx, reg, log)
+	if err != nil {
+		return err
 	}
+	defer endpoint.Close()
 	conn, err := o.bus.Connect(ctx, "balcony-chatbridge", log)
 	if err != nil {
 		return err

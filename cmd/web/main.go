@@ -98,13 +98,11 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	}
 	reg := metrics.NewRegistry()
 	o.bus.Registerer = reg
-	if o.metrics.Listen != "" {
-		srv, err := metrics.Start(ctx, o.metrics.Listen, reg, log)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
+	endpoint, err := o.metrics.Serve(ctx, reg, log)
+	if err != nil {
+		return err
 	}
+	defer endpoint.Close()
 	conn, err := o.bus.Connect(ctx, "balcony-web", log)
 	if err != nil {
 		return err
