@@ -35,9 +35,11 @@ func TestTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	start(t, f.dir, "committer-serve", slices.Concat([]string{"committer", "serve"}, f.busArgs(credentials.Committer, ""),
+	metricsAddr, args := withMetrics(t, slices.Concat([]string{"committer", "serve"}, f.busArgs(credentials.Committer, ""),
 		[]string{"--repo", f.bare, "--state-dir", filepath.Join(f.dir, "committer"), "--listen-http", addr,
-			"--trigger-token-file", tokenFile, "--log-level", "debug"})...)
+			"--trigger-token-file", tokenFile, "--log-level", "debug"}))
+	serve := start(t, f.dir, "committer-serve", args...)
+	serve.metrics = metricsAddr
 	base := "http://" + addr
 	eventually(t, 30*time.Second, "committer serve up", func() bool {
 		resp, err := http.Get(base + "/healthz")
@@ -91,6 +93,7 @@ func TestTrigger(t *testing.T) {
 		return st
 	}
 
+	before := scrape(t, serve)
 	if code, data := call(http.MethodPost, "/trigger", "wrong-"+token, `{"revision": "main"}`); code != http.StatusUnauthorized || !strings.Contains(string(data), "wrong bearer token") {
 		t.Errorf("a bad token: %d %s, want 401", code, data)
 	}
@@ -126,6 +129,34 @@ func TestTrigger(t *testing.T) {
 		}
 	}
 	t.Logf("%d Puppet runs on %s, one after the other", len(runs), host)
+
+	// Its metrics endpoint counted what it was asked and what became of it:
+	// three triggers accepted and ready, one refused for its token. A
+	// state is counted just after it is recorded, so the last one may
+	// follow the answer that said it.
+	var last string
+	defer func() {
+		if last != "" {
+			t.Log(last) // what the last scrape showed, when the wait failed
+		}
+	}()
+	eventually(t, 30*time.Second, "committer serve's trigger counters", func() bool {
+		after := scrape(t, serve)
+		last = ""
+		for _, c := range []struct {
+			name, label string
+			want        float64
+		}{
+			{"balcony_committer_triggers_total", `outcome="accepted"`, 3},
+			{"balcony_committer_triggers_total", `outcome="unauthorized"`, 1},
+			{"balcony_committer_trigger_states_total", `state="ready"`, 3},
+		} {
+			if got := after.sum(c.name, c.label) - before.sum(c.name, c.label); got != c.want {
+				last += fmt.Sprintf("%s{%s} moved by %v, want %v; ", c.name, c.label, got, c.want)
+			}
+		}
+		return last == ""
+	})
 }
 
 // noopRuns reads host's noop reports from REPORTS: every run the agent

@@ -15,7 +15,7 @@ import (
 
 // startWeb starts the web view behind a pretend authenticating proxy: the
 // test's browser sets X-Forwarded-User itself, from loopback.
-func (f *fleet) startWeb(t *testing.T) string {
+func (f *fleet) startWeb(t *testing.T) (string, *proc) {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	addr, args := withMetrics(t, slices.Concat([]string{"web"}, f.busArgs(credentials.Web, ""),
@@ -30,7 +30,7 @@ func (f *fleet) startWeb(t *testing.T) string {
 		}
 		return err == nil && resp.StatusCode == http.StatusOK
 	})
-	return base
+	return base, p
 }
 
 // TestWebView drives a real headless Chromium against the web view while
@@ -42,7 +42,8 @@ func (f *fleet) startWeb(t *testing.T) string {
 func TestWebView(t *testing.T) {
 	f := newFleet(t, muppets[:2])
 	f.startApprover(t)
-	base := f.startWeb(t)
+	base, web := f.startWeb(t)
+	before := scrape(t, web)
 	b := browser.Start(t)
 	const statler = "statler.example.com"
 
@@ -123,4 +124,27 @@ func TestWebView(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", browser.ScreenshotDir())
+
+	// Its metrics endpoint counted the pages served, the events followed
+	// (by the pages still open) and the approval made from a page.
+	after := scrape(t, web)
+	for _, c := range []struct {
+		name   string
+		labels []string
+	}{
+		{"balcony_web_requests_total", []string{`page="commit"`, `code="200"`}},
+		{"balcony_web_events_total", nil},
+		{"balcony_web_render_seconds_count", []string{`page="host"`}},
+	} {
+		if b, a := before.sum(c.name, c.labels...), after.sum(c.name, c.labels...); a <= b {
+			t.Errorf("the web view's %s%v did not move: %v, then %v", c.name, c.labels, b, a)
+		}
+	}
+	if got := after.sum("balcony_web_event_streams"); got < 1 {
+		t.Errorf("the web view counts %v pages following events, with five open", got)
+	}
+	if got := after.sum("balcony_web_approvals_total", `verb="approve"`, `outcome="ok"`) -
+		before.sum("balcony_web_approvals_total", `verb="approve"`, `outcome="ok"`); got != 1 {
+		t.Errorf("the web view counted %v approvals, want 1", got)
+	}
 }
