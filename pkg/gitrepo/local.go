@@ -25,7 +25,12 @@ func Local(dir string) (*Repo, error) {
 		if err := initBeside(dir); err != nil {
 			return nil, fmt.Errorf("create repository %s: %w", dir, err)
 		}
-		return Open(dir)
+		r, err := Open(dir)
+		if err != nil {
+			return nil, err
+		}
+		r.upkeep = Upkeep{PackLimit: AutoPackLimit}
+		return r, nil
 	}
 	fixes, err := repair(dir)
 	if err != nil {
@@ -48,7 +53,7 @@ func Local(dir string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.repairs = fixes
+	r.repairs, r.upkeep = fixes, Upkeep{PackLimit: AutoPackLimit}
 	return r, nil
 }
 

@@ -70,7 +70,7 @@ func Mirror(ctx context.Context, url, dir string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.mirrorURL = url
+	r.mirrorURL, r.upkeep = url, Upkeep{PackLimit: AutoPackLimit}
 	return r, nil
 }
 
@@ -132,7 +132,7 @@ func openMirror(ctx context.Context, url, dir string) (*Repo, error) {
 			return nil, fmt.Errorf("mirror %s: %w", url, err)
 		}
 	}
-	r.mirrorURL, r.repairs = url, fixes
+	r.mirrorURL, r.repairs, r.upkeep = url, fixes, Upkeep{PackLimit: AutoPackLimit}
 	return r, nil
 }
 
@@ -242,8 +242,17 @@ func carryRefs(from, to string) (string, error) {
 // On a mirror, leftovers of an interrupted pack write are removed before
 // each fetch; when a fetch fails, the mirror is repaired as Mirror does
 // (cloned again if it is unreadable), and fetched once more if anything
-// was put right.
+// was put right. A mirror holding more packs than its Upkeep allows merges
+// them after the fetch (Tidy).
 func (r *Repo) Fetch(ctx context.Context) error {
+	if err := r.fetchOrRepair(ctx); err != nil {
+		return err
+	}
+	r.Tidy(ctx)
+	return nil
+}
+
+func (r *Repo) fetchOrRepair(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	err := r.doLocked(func(g *git.Repository) error { return r.fetchLocked(ctx, g) })
@@ -264,8 +273,11 @@ func (r *Repo) Fetch(ctx context.Context) error {
 
 // fetchLocked fetches into g, which is r.g, under r.mu.
 func (r *Repo) fetchLocked(ctx context.Context, g *git.Repository) error {
-	if r.mirrorURL != "" {
+	// A merge of packs at work (Compact) has its temporary pack in
+	// objects/pack: leftovers are looked for only when none is.
+	if r.mirrorURL != "" && r.compacting.TryLock() {
 		fixes, err := cleanPacks(r.path)
+		r.compacting.Unlock()
 		r.repairs = append(r.repairs, fixes...)
 		if err != nil {
 			return err

@@ -68,6 +68,9 @@ type Repo struct {
 	packDir   string
 	packsTime time.Time
 	packs     map[string]bool
+
+	upkeep     Upkeep     // see compact.go
+	compacting sync.Mutex // held by the one Compact at work
 }
 
 // Open opens the bare or non-bare repository at path. It returns an error
