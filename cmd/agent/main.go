@@ -201,6 +201,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		return err
 	}
 	defer local.Close() // mirror is local or nil
+	local.SetLog(log)
 	reg := metrics.NewRegistry()
 	endpoint, err := o.metrics.Serve(ctx, reg, log)
 	if err != nil {

@@ -150,6 +150,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
 	defer mirror.Close()
+	mirror.SetLog(log)
 	reg := metrics.NewRegistry()
 	endpoint, err := o.metrics.Serve(ctx, reg, log)
 	if err != nil {

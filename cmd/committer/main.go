@@ -232,7 +232,7 @@ while the bus was down).`,
 			if err != nil {
 				return err
 			}
-			r, fetch, err := openWatched(ctx, repo, stateDir)
+			r, fetch, err := openWatched(ctx, repo, stateDir, log)
 			if err != nil {
 				return err
 			}
@@ -276,7 +276,7 @@ func serveMetrics(ctx context.Context, mf metrics.Flags, log zerolog.Logger) (*p
 
 // openWatched opens a local repository in place, or mirrors a remote one.
 // fetch tells whether it must be fetched before each poll.
-func openWatched(ctx context.Context, repo, stateDir string) (*gitrepo.Repo, bool, error) {
+func openWatched(ctx context.Context, repo, stateDir string, log zerolog.Logger) (*gitrepo.Repo, bool, error) {
 	if repo == "" {
 		return nil, false, errors.New("--repo is required")
 	}
@@ -285,5 +285,9 @@ func openWatched(ctx context.Context, repo, stateDir string) (*gitrepo.Repo, boo
 		return r, false, err
 	}
 	r, err := gitrepo.Mirror(ctx, repo, filepath.Join(stateDir, "mirror.git"))
-	return r, true, err
+	if err != nil {
+		return nil, true, err
+	}
+	r.SetLog(log) // its upkeep: a mirror gains a pack per fetch
+	return r, true, nil
 }

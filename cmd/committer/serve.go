@@ -66,7 +66,7 @@ GET /healthz answers 200.`,
 			if secret == nil && token == nil {
 				return errors.New("nothing to serve: give --github-repo and --webhook-secret-file (GitHub webhook), --trigger-token-file (CI trigger), or both")
 			}
-			r, mirrored, err := openWatched(ctx, repo, stateDir)
+			r, mirrored, err := openWatched(ctx, repo, stateDir, log)
 			if err != nil {
 				return err
 			}

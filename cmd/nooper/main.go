@@ -130,6 +130,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		return fmt.Errorf("mirror %s: %w", o.repo, err)
 	}
 	defer mirror.Close()
+	mirror.SetLog(log)
 	for _, fix := range mirror.Repairs() {
 		log.Warn().Str("repair", fix).Msg("mirror repaired")
 	}

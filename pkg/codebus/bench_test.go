@@ -328,6 +328,56 @@ func BenchmarkFetch(b *testing.B) {
 	})
 }
 
+// BenchmarkMergePacks: an agent's local copy that fetched the synthetic
+// repository one commit at a time (a full pack, then a pack per commit:
+// synthChain+1 packs, about gitrepo.AutoPackLimit) merged into one pack
+// (gitrepo.Repo.Compact), and reading the tip's whole tree before and
+// after.
+func BenchmarkMergePacks(b *testing.B) {
+	h := syntheticRepo(b)
+	conn := bustest.Start(b)
+	store := freshStore(b, conn.JS)
+	publishChain(b, NewPublisher(store, openRepo(b, h.bare), PublisherOptions{}), h)
+	tip := h.shas[len(h.shas)-1]
+	filled := func(b *testing.B) *gitrepo.Repo {
+		b.StopTimer()
+		defer b.StartTimer()
+		repo := openRepo(b, emptyBare(b))
+		f := NewFetcher(store, repo, FetcherOptions{})
+		for _, sha := range h.shas {
+			if _, err := f.Fetch(context.Background(), sha); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return repo
+	}
+	readTip := func(b *testing.B, repo *gitrepo.Repo) time.Duration {
+		b.StopTimer()
+		defer b.StartTimer()
+		began := time.Now()
+		if _, err := repo.Files(tip, func(string) bool { return true }); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(began)
+	}
+	var c gitrepo.Compaction
+	var before, after time.Duration
+	for b.Loop() {
+		repo := filled(b)
+		before += readTip(b, repo)
+		var err error
+		if c, err = repo.Compact(context.Background(), 1); err != nil || c.Packs == 0 {
+			b.Fatalf("merge: %+v, %v", c, err)
+		}
+		after += readTip(b, repo)
+	}
+	b.ReportMetric(float64(c.Packs), "packs")
+	b.ReportMetric(float64(c.Objects), "objects")
+	b.ReportMetric(float64(c.Bytes), "merged-bytes")
+	b.ReportMetric(float64(before.Milliseconds())/float64(b.N), "read-ms-before")
+	b.ReportMetric(float64(after.Milliseconds())/float64(b.N), "read-ms-after")
+}
+
 // BenchmarkGitFetch is git fetch of the commits BenchmarkFetch brings, from
 // a local bare repository (no network: the floor of what git costs), into
 // refs/heads/main as a clone's remote branch: git negotiates from the

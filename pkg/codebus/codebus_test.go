@@ -434,3 +434,34 @@ func TestMergePack(t *testing.T) {
 		t.Error("the side branch's commit is missing from the agent's repository")
 	}
 }
+
+// TestFetchedPacksAreMerged: an agent's local copy, one pack stored per
+// revision fetched, merges them past its limit; every revision stays
+// whole and the next fetch builds on the merged pack.
+func TestFetchedPacksAreMerged(t *testing.T) {
+	w := newWorld(t, PublisherOptions{}, FetcherOptions{})
+	local, err := gitrepo.Local(filepath.Join(t.TempDir(), "local.git"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = local.Close() })
+	const limit = 3
+	local.SetUpkeep(gitrepo.Upkeep{PackLimit: limit})
+	w.agent, w.fetch = local, NewFetcher(w.store, local, FetcherOptions{})
+	var shas []string
+	for n := range 8 {
+		sha, _ := w.commit(n, map[string]string{fmt.Sprintf("m%d.pp", n): fmt.Sprintf("class m%d {}\n", n)})
+		shas = append(shas, sha)
+		w.mustFetch(sha)
+		packs, err := filepath.Glob(filepath.Join(local.Path(), "objects", "pack", "pack-*.pack"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(packs) > limit {
+			t.Fatalf("after fetch %d the local copy holds %d packs, more than its limit %d", n, len(packs), limit)
+		}
+	}
+	for _, sha := range shas {
+		w.hasVerified(sha)
+	}
+}

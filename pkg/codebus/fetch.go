@@ -88,8 +88,16 @@ func (f *Fetcher) Fetch(ctx context.Context, sha string) (FetchResult, error) {
 		res.Packs = append(res.Packs, i)
 		res.Bytes += i.Size
 	}
+	// Each pack stored is a pack file more in the repository: past its
+	// limit they are merged (gitrepo.Repo.Tidy).
+	if t, ok := f.repo.(tidier); ok && len(res.Packs) > 0 {
+		t.Tidy(ctx)
+	}
 	return res, nil
 }
+
+// tidier is a Repository that keeps its pack count down (gitrepo.Repo).
+type tidier interface{ Tidy(ctx context.Context) }
 
 // plan lists the packs that bring sha, oldest first.
 func (f *Fetcher) plan(ctx context.Context, sha string) ([]Info, error) {
