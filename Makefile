@@ -51,7 +51,7 @@ demo: build
 	./scripts/demo.sh
 
 lint:
-	gofmt -l . | tee /dev/stderr | (! read)
+	gofmt -l . | tee /dev/stderr | (! read -r line)
 	$(GO) vet ./...
 	$(GO) vet -tags cluster ./e2e/cluster/
 	staticcheck ./...
