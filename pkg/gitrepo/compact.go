@@ -66,10 +66,10 @@ func (r *Repo) SetLog(log zerolog.Logger) {
 
 // Compaction says what a merge of packs did.
 type Compaction struct {
-	Packs   int   // packs merged (0: nothing was done)
-	Objects int   // objects in the merged pack
-	Bytes   int64 // its size
-	Pack    string
+	Packs   int    // packs merged (0: nothing was done)
+	Objects int    // objects in the merged pack
+	Bytes   int64  // its size
+	Pack    string // its base name in objects/pack (pack-<sum>)
 }
 
 // Tidy merges r's packs when they are more than its pack limit, and logs
@@ -223,8 +223,12 @@ func mergePacks(ctx context.Context, dir string, packs []string) (Compaction, er
 	if err != nil {
 		return c, fmt.Errorf("the merged pack: %w", err)
 	}
-	if n, err := idx.Count(); err != nil || int(n) != len(hashes) {
-		return c, fmt.Errorf("the merged pack indexes %d objects of %d (%v)", n, len(hashes), err)
+	n, err := idx.Count()
+	if err != nil {
+		return c, fmt.Errorf("the merged pack: %w", err)
+	}
+	if int(n) != len(hashes) {
+		return c, fmt.Errorf("the merged pack indexes %d objects of %d", n, len(hashes))
 	}
 	for _, ext := range []string{".idx", ".pack"} {
 		size, err := syncFile(filepath.Join(dir, c.Pack+ext))
