@@ -171,13 +171,17 @@ func (a *Applier) addService(ctx context.Context) (micro.Service, error) {
 		name, subject string
 		h             func(ctx context.Context, who string, req VerbRequest) (any, error)
 	}
-	endpoints := []endpoint{
-		{"status", StatusSubject, func(ctx context.Context, _ string, _ VerbRequest) (any, error) { return a.status(ctx) }},
-		{"plan", PlanSubject, func(ctx context.Context, _ string, _ VerbRequest) (any, error) { return a.planReply(ctx) }},
-	}
+	// status comes last: a client (or a test) that finds status answering
+	// finds every verb answering too, not "no applier is running" for a
+	// verb whose subscription is not yet in.
+	var endpoints []endpoint
 	for _, verb := range controlVerbs {
 		endpoints = append(endpoints, endpoint{verb, VerbPrefix + verb + ".*", a.verb(verb)})
 	}
+	endpoints = append(endpoints,
+		endpoint{"plan", PlanSubject, func(ctx context.Context, _ string, _ VerbRequest) (any, error) { return a.planReply(ctx) }},
+		endpoint{"status", StatusSubject, func(ctx context.Context, _ string, _ VerbRequest) (any, error) { return a.status(ctx) }},
+	)
 	for _, e := range endpoints {
 		identified := e.name != "status" && e.name != "plan"
 		h := e.h
