@@ -126,9 +126,11 @@ func (a *Approver) addService(ctx context.Context) (micro.Service, error) {
 		identified bool
 		h          func(context.Context, string, []byte) (any, error)
 	}{
-		{"status", StatusSubject, false, a.handleStatus},
 		{"approve", ApprovePrefix + identityTokens, true, a.handleApprove},
 		{"revoke", RevokePrefix + identityTokens, true, a.handleRevoke},
+		// Last: the server takes one client's subscriptions in order, so
+		// a status answered means approve and revoke answer too.
+		{"status", StatusSubject, false, a.handleStatus},
 	}
 	for _, e := range endpoints {
 		h, identified := e.h, e.identified
