@@ -120,8 +120,9 @@ func (s *Server) commitsPage(w http.ResponseWriter, r *http.Request) {
 	st := s.applierStatus(ctx, &d.page)
 	approvals := s.approvals(ctx, reply.Commits, &d.page)
 	d.Total = reply.Total
+	earlier := appliedEarlier(reply.Commits, st)
 	for i, c := range reply.Commits {
-		d.Rows = append(d.Rows, commitRow{CommitSummary: c, Short: protocol.Short(c.Commit.SHA), Stage: commitStage(c, approvals[i], st)})
+		d.Rows = append(d.Rows, commitRow{CommitSummary: c, Short: protocol.Short(c.Commit.SHA), Stage: commitStage(c, approvals[i], st, earlier[c.Commit.SHA])})
 	}
 	d.Rollout = rolloutOf(st)
 	s.render(w, http.StatusOK, "commits", d)
@@ -221,14 +222,16 @@ func (s *Server) commitPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var st *applier.StatusReply
-	if d.Approval != nil && d.Approval.Approved {
+	earlier := false
+	if doc.Complete {
 		st = s.applierStatus(ctx, &d.page)
 		d.Rollout = rolloutOf(st)
 		if st != nil && (st.Rollout == nil || !st.Rollout.Applies(doc.Commit.SHA)) {
 			d.Rollout = nil
+			earlier = s.appliedEarlier(ctx, doc.Commit.SHA, st)
 		}
 	}
-	d.Stage = commitStage(docSummary(doc), d.Approval, st)
+	d.Stage = commitStage(docSummary(doc), d.Approval, st, earlier)
 	if res := doc.Result; res != nil {
 		byGroup := approvalsByGroup(d.Approval)
 		d.Groups = groupViews(res.Groups, byGroup)
@@ -238,6 +241,21 @@ func (s *Server) commitPage(w http.ResponseWriter, r *http.Request) {
 		d.Unanswered = review.CompressHosts(res.Unanswered)
 	}
 	s.render(w, http.StatusOK, "commit", d)
+}
+
+// appliedEarlier tells whether the last rollout's hosts had all applied
+// sha before it began, from the nooper's commits (appliedEarlier); asked
+// only of a commit the last rollout does not apply. A nooper that does not
+// answer leaves the stage as approval and rollout say.
+func (s *Server) appliedEarlier(ctx context.Context, sha string, st *applier.StatusReply) bool {
+	if st.Rollout == nil || st.Rollout.Base == "" {
+		return false
+	}
+	reply, err := nooper.Client{NC: s.conn.NC}.Commits(ctx, 0)
+	if err != nil {
+		return false
+	}
+	return appliedEarlier(reply.Commits, st)[sha]
 }
 
 // docSummary is what commitStage needs of a review document.

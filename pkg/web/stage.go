@@ -7,6 +7,7 @@ import (
 	"github.com/balcony-dev/balcony/pkg/applier"
 	"github.com/balcony-dev/balcony/pkg/approver"
 	"github.com/balcony-dev/balcony/pkg/nooper"
+	"github.com/balcony-dev/balcony/pkg/protocol"
 	"github.com/balcony-dev/balcony/pkg/rollout"
 )
 
@@ -32,9 +33,10 @@ const (
 )
 
 // commitStage is a commit's stage from its noop summary, its approval
-// state (nil when the approver has none yet) and the applier's status
-// (nil when the applier did not answer).
-func commitStage(s nooper.CommitSummary, ap *approver.StatusReply, st *applier.StatusReply) Stage {
+// state (nil when the approver has none yet), the applier's status (nil
+// when the applier did not answer) and whether the last rollout's hosts
+// had all applied it before that rollout began (appliedEarlier).
+func commitStage(s nooper.CommitSummary, ap *approver.StatusReply, st *applier.StatusReply, earlier bool) Stage {
 	if s.State != nooper.StateReady {
 		detail := fmt.Sprintf("%s to answer", count(s.Hosts, "host"))
 		if p := s.Progress; p != nil {
@@ -43,6 +45,10 @@ func commitStage(s nooper.CommitSummary, ap *approver.StatusReply, st *applier.S
 		return Stage{Key: StageNooping, Label: "nooping", Detail: detail}
 	}
 	switch {
+	case earlier:
+		// What the fleet runs, whatever became of its approval since (a
+		// re-noop may have let it lapse).
+		return Stage{Key: StageApplied, Label: "applied", Detail: "before the rollout of " + protocol.Short(st.Rollout.Target.SHA)}
 	case ap == nil:
 		return Stage{Key: StageNeedsApproval, Label: "ready", Detail: "approval not evaluated yet"}
 	case ap.Approved:
@@ -56,6 +62,30 @@ func commitStage(s nooper.CommitSummary, ap *approver.StatusReply, st *applier.S
 		detail += ": " + missing
 	}
 	return Stage{Key: StageNeedsApproval, Label: "ready · needs approval", Detail: detail}
+}
+
+// appliedEarlier is the set of commits of cs that every host of the last
+// rollout had applied before it began: its base (the oldest last applied
+// revision of its hosts) and the first-parent chain below it, as far as
+// cs (the nooper's commits, each with its first parent) reaches. The
+// applier's status names only the last rollout's commits: without this,
+// every commit an older rollout applied would read "approved".
+func appliedEarlier(cs []nooper.CommitSummary, st *applier.StatusReply) map[string]bool {
+	if st == nil || st.Rollout == nil || st.Rollout.Base == "" {
+		return nil
+	}
+	parent := make(map[string]string, len(cs))
+	for _, c := range cs {
+		parent[c.Commit.SHA] = c.Parent
+	}
+	out := map[string]bool{}
+	for sha := st.Rollout.Base; sha != "" && !out[sha]; sha = parent[sha] {
+		if _, listed := parent[sha]; !listed {
+			break
+		}
+		out[sha] = true
+	}
+	return out
 }
 
 // applyStage is an approved commit's stage: its rollout's, when the

@@ -512,8 +512,58 @@ func TestCommitStage(t *testing.T) {
 		}), Stage{StageCancelled, "approved · rollout cancelled", "by gonzo"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, commitStage(tc.s, tc.ap, tc.st)); diff != "" {
+			if diff := cmp.Diff(tc.want, commitStage(tc.s, tc.ap, tc.st, false)); diff != "" {
 				t.Errorf("stage (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A commit the last rollout's hosts had all applied before it began is
+// applied, whatever its approval says now; it goes back to nooping when
+// nooped again.
+func TestCommitStageAppliedEarlier(t *testing.T) {
+	st := &applier.StatusReply{Rollout: &applier.Rollout{Target: next, Base: seatSHA}, Step: &rollout.Step{Kind: rollout.StepWait}}
+	want := Stage{StageApplied, "applied", "before the rollout of " + protocol.Short(nextSHA)}
+	for name, ap := range map[string]*approver.StatusReply{
+		"approved":            {Ready: true, Approved: true},
+		"its approval lapsed": seatApproval,
+		"no approval record":  nil,
+	} {
+		if diff := cmp.Diff(want, commitStage(nooper.CommitSummary{Commit: seat, State: nooper.StateReady}, ap, st, true)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	again := commitStage(nooper.CommitSummary{Commit: seat, State: nooper.StateCollecting, Hosts: 1}, nil, st, true)
+	if again.Key != StageNooping {
+		t.Errorf("nooped again: %+v, want nooping", again)
+	}
+}
+
+// appliedEarlier follows first parents down from the last rollout's base,
+// as far as the listed commits reach.
+func TestAppliedEarlier(t *testing.T) {
+	c := func(sha, parent string) nooper.CommitSummary {
+		return nooper.CommitSummary{Commit: protocol.Commit{SHA: sha}, Parent: parent}
+	}
+	chain := []nooper.CommitSummary{c("e", "d"), c("d", "c"), c("c", "b"), c("b", "a"), c("x", "b")}
+	withBase := func(base string) *applier.StatusReply {
+		return &applier.StatusReply{Rollout: &applier.Rollout{Target: protocol.Commit{SHA: "e"}, Base: base}}
+	}
+	for _, tc := range []struct {
+		name string
+		st   *applier.StatusReply
+		want map[string]bool
+	}{
+		{"the base and below", withBase("c"), map[string]bool{"c": true, "b": true}},
+		{"the base at the bottom of the list", withBase("b"), map[string]bool{"b": true}},
+		{"a base never nooped", withBase("z"), map[string]bool{}},
+		{"no rollout yet", &applier.StatusReply{}, nil},
+		{"no applier", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, appliedEarlier(chain, tc.st)); diff != "" {
+				t.Errorf("applied earlier (-want +got):\n%s", diff)
 			}
 		})
 	}
