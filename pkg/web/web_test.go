@@ -277,6 +277,28 @@ func TestPages(t *testing.T) {
 	}
 }
 
+// A commit an earlier rollout applied (the current rollout's base) reads
+// applied on the list and on its page, though its approval lapsed since.
+func TestEarlierRolloutOnThePages(t *testing.T) {
+	base, f, _ := startView(t, Options{})
+	f.mu.Lock()
+	f.approvals = seatApproval // not approved now
+	f.applier = &applier.StatusReply{
+		Rollout: &applier.Rollout{ID: "r2", Target: next, Base: seatSHA, Range: []protocol.ApprovedCommit{{SHA: nextSHA}}},
+		Step:    &rollout.Step{Kind: rollout.StepWait, Set: "canaries"},
+	}
+	f.mu.Unlock()
+	want := `data-stage="applied"`
+	_, list := get(t, base+"/")
+	row := list[strings.Index(list, `data-sha="`+seatSHA+`"`):]
+	if end := strings.Index(row, "</tr>"); !strings.Contains(row[:end], want) || !strings.Contains(row[:end], "before the rollout of "+protocol.Short(nextSHA)) {
+		t.Errorf("the list's row of %s is not applied:\n%s", protocol.Short(seatSHA), row[:end])
+	}
+	if _, page := get(t, base+"/commit/"+seatSHA); !strings.Contains(page, `<p id="stage" `+want) {
+		t.Errorf("the commit page's stage is not applied:\n%s", mainOf(page))
+	}
+}
+
 // A running rollout shows on the fleet, on the list and on the commit it
 // applies: its step, each set's bar, a halt's reason; a host's apply
 // shows on its page.
