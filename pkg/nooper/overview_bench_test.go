@@ -15,7 +15,6 @@ import (
 	"github.com/balcony-dev/balcony/pkg/report"
 )
 
-
 // BenchmarkOverview: what one answer of the overview's endpoints costs the
 // nooper (the web view asks for one per page, and again on every event an
 // open page follows), with a chain of noops stored, each of the whole
