@@ -45,7 +45,7 @@ func commitStage(s nooper.CommitSummary, ap *approver.StatusReply, st *applier.S
 		return Stage{Key: StageNooping, Label: "nooping", Detail: detail}
 	}
 	switch {
-	case earlier:
+	case earlier && st != nil && st.Rollout != nil: // appliedEarlier knows it from them
 		// What the fleet runs, whatever became of its approval since (a
 		// re-noop may have let it lapse).
 		return Stage{Key: StageApplied, Label: "applied", Detail: "before the rollout of " + protocol.Short(st.Rollout.Target.SHA)}
