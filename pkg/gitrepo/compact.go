@@ -144,20 +144,13 @@ func (r *Repo) Compact(ctx context.Context, limit int) (Compaction, error) {
 // have their index and no .keep or .promisor file, by base name
 // (pack-<sum>), sorted.
 func mergeablePacks(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	list, names, err := dirNames(dir)
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]bool{}
-	for _, e := range entries {
-		names[e.Name()] = true
-	}
 	var packs []string
-	for _, e := range entries {
-		base, ok := strings.CutSuffix(e.Name(), ".pack")
+	for _, name := range list {
+		base, ok := strings.CutSuffix(name, ".pack")
 		if !ok || !strings.HasPrefix(base, "pack-") || !names[base+".idx"] || names[base+".keep"] || names[base+".promisor"] {
 			continue
 		}

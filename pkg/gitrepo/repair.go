@@ -32,20 +32,12 @@ var tmpPackPrefixes = []string{"tmp_pack_", "tmp_obj_", "tmp_idx_"}
 // loads the indexes afresh would fail. It returns one line per file removed.
 func cleanPacks(dir string) ([]string, error) {
 	packDir := filepath.Join(dir, "objects", "pack")
-	entries, err := os.ReadDir(packDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	list, names, err := dirNames(packDir)
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]bool{}
-	for _, e := range entries {
-		names[e.Name()] = true
-	}
 	var fixes []string
-	for _, e := range entries {
-		name := e.Name()
+	for _, name := range list {
 		why := ""
 		switch {
 		case hasAnyPrefix(name, tmpPackPrefixes), strings.HasPrefix(name, ".") && strings.Contains(name, tmpInfix):
@@ -264,4 +256,22 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 		}
 	}
 	return false
+}
+
+// dirNames lists the names in dir, in order, and as a set; a directory
+// that does not exist has none.
+func dirNames(dir string) ([]string, map[string]bool, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	list := make([]string, len(entries))
+	names := make(map[string]bool, len(entries))
+	for i, e := range entries {
+		list[i], names[e.Name()] = e.Name(), true
+	}
+	return list, names, nil
 }
